@@ -1,0 +1,1 @@
+//! busbar-broker: a Kafka-wire-compatible broker and its storage.

@@ -1,0 +1,1 @@
+//! busbar-rules: EventBridge-style event patterns and input transformers.

@@ -1,0 +1,1 @@
+//! busbar-runtime: the WebAssembly connector host.

@@ -1,0 +1,68 @@
+//! The `busbar` binary: command-line parsing and the composition root. Each subcommand lives in its own module
+//! and is the only place where the library crates are wired together.
+
+mod broker;
+mod connector;
+mod rules;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "busbar", version, about = "Integration hub: Kafka-compatible broker, WASM connectors, event rules")]
+struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `info` or `busbar_broker=debug`.
+    #[arg(long, global = true, env = "BUSBAR_LOG", default_value = "info")]
+    log: String,
+    /// Log format.
+    #[arg(long, global = true, env = "BUSBAR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the Kafka-compatible broker on its own.
+    Broker(broker::Args),
+    /// Test, transform and benchmark event rules.
+    #[command(subcommand)]
+    Rules(rules::Command),
+    /// Inspect, test and scaffold WebAssembly connectors.
+    #[command(subcommand)]
+    Connector(connector::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_format);
+    let result = match cli.command {
+        Command::Broker(args) => broker::run(args),
+        Command::Rules(cmd) => rules::run(cmd),
+        Command::Connector(cmd) => connector::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(filter: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
