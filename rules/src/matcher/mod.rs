@@ -1,0 +1,342 @@
+//! Many patterns compiled into one matcher. Each pattern is expanded into AND-branches (its `$or`s multiplied
+//! out); each branch is a set of conditions, one per (path, value list). The per-field indexes (`index.rs`)
+//! turn every event value into the conditions it satisfies; a branch whose indexed conditions are all hit
+//! becomes a candidate, and only candidates verify their remaining conditions (`anything-but`,
+//! `exists: false`), which need the absence of a value and cannot be driven by one. So the work per event
+//! follows the event's size and the number of rules that nearly match, not the number of rules.
+
+mod index;
+
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+use crate::error::EventError;
+use crate::eval::Leaf;
+use crate::pattern::{Cond, Pattern, Scalar, test_field};
+use crate::scan::{PathEntry, PathTable, scan};
+use index::{FieldIndex, Hit};
+
+/// The caller's identifier for a rule (its position in the caller's rule list, say).
+pub type RuleId = usize;
+
+/// An event to match: raw JSON bytes (parsed once, only the fields some pattern names are read) or an already
+/// parsed value.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Json(&'a [u8]),
+    Value(&'a Value),
+}
+
+/// Collects patterns, then compiles them with [`MatcherBuilder::build`].
+#[derive(Debug, Default)]
+pub struct MatcherBuilder {
+    rules: Vec<(RuleId, Pattern)>,
+}
+
+impl MatcherBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a rule. Several patterns may share one id; the id is reported once when any of them matches.
+    pub fn add(&mut self, rule: RuleId, pattern: &Pattern) -> &mut Self {
+        self.rules.push((rule, pattern.clone()));
+        self
+    }
+
+    pub fn build(self) -> Matcher {
+        let mut m = Matcher {
+            paths: PathTable::default(),
+            fields: Vec::new(),
+            conds: Vec::new(),
+            checks: Vec::new(),
+            branches: Vec::new(),
+            always: Vec::new(),
+            rule_ids: Vec::new(),
+            fields_with_exists: Vec::new(),
+        };
+        let mut field_of: FxHashMap<String, u32> = FxHashMap::default();
+        let mut dense: FxHashMap<RuleId, u32> = FxHashMap::default();
+        for (rule, pattern) in &self.rules {
+            let next = m.rule_ids.len() as u32;
+            let rule_idx = *dense.entry(*rule).or_insert(next);
+            if rule_idx == next {
+                m.rule_ids.push(*rule);
+            }
+            for conjunction in pattern.dnf() {
+                let branch = m.branches.len() as u32;
+                let mut need = 0u32;
+                let mut verify = Vec::new();
+                for (path, conds) in conjunction {
+                    let field = *field_of.entry(path.clone()).or_insert_with(|| {
+                        m.fields.push(FieldIndex::default());
+                        m.register_path(&path, m.fields.len() as u32 - 1);
+                        m.fields.len() as u32 - 1
+                    });
+                    let cond = m.conds.len() as u32;
+                    m.conds.push(Condition { branch, field, conds: conds.to_vec() });
+                    if m.index_condition(cond, field, conds) {
+                        need += 1;
+                    } else {
+                        verify.push(cond);
+                    }
+                }
+                m.branches.push(Branch { rule: rule_idx, need, verify });
+                if need == 0 {
+                    m.always.push(branch);
+                }
+            }
+        }
+        for (i, f) in m.fields.iter_mut().enumerate() {
+            f.finish();
+            if !f.exists.is_empty() {
+                m.fields_with_exists.push(i as u32);
+            }
+        }
+        m
+    }
+}
+
+#[derive(Debug)]
+struct Condition {
+    branch: u32,
+    field: u32,
+    conds: Vec<Cond>,
+}
+
+#[derive(Debug)]
+struct Branch {
+    rule: u32,
+    /// Indexed conditions that must be hit.
+    need: u32,
+    /// Conditions verified directly once the branch is a candidate.
+    verify: Vec<u32>,
+}
+
+/// All rules of a bus compiled into one structure. Immutable and `Sync`: share it between threads, give each
+/// thread its own [`MatchScratch`].
+#[derive(Debug)]
+pub struct Matcher {
+    paths: PathTable,
+    fields: Vec<FieldIndex>,
+    conds: Vec<Condition>,
+    checks: Vec<Cond>,
+    branches: Vec<Branch>,
+    always: Vec<u32>,
+    rule_ids: Vec<RuleId>,
+    fields_with_exists: Vec<u32>,
+}
+
+/// Reusable per-thread working memory, so that matching allocates nothing in the steady state. Stamps
+/// (generation numbers) replace clearing per-event arrays.
+#[derive(Debug, Default)]
+pub struct MatchScratch {
+    generation: u32,
+    cond_stamp: Vec<u32>,
+    branch_stamp: Vec<u32>,
+    branch_hits: Vec<u32>,
+    rule_stamp: Vec<u32>,
+    field_stamp: Vec<u32>,
+    candidates: Vec<u32>,
+    path: String,
+    leaves: Vec<(u32, Leaf<'static>)>,
+}
+
+impl MatchScratch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn prepare(&mut self, m: &Matcher) {
+        if self.cond_stamp.len() != m.conds.len()
+            || self.branch_stamp.len() != m.branches.len()
+            || self.rule_stamp.len() != m.rule_ids.len()
+            || self.field_stamp.len() != m.fields.len()
+            || self.generation == u32::MAX
+        {
+            self.generation = 0;
+            self.cond_stamp = vec![0; m.conds.len()];
+            self.branch_stamp = vec![0; m.branches.len()];
+            self.branch_hits = vec![0; m.branches.len()];
+            self.rule_stamp = vec![0; m.rule_ids.len()];
+            self.field_stamp = vec![0; m.fields.len()];
+        }
+        self.generation += 1;
+        self.candidates.clear();
+    }
+}
+
+/// Reuse a vector's allocation for a shorter lifetime (the in-place `collect` keeps the buffer because the
+/// element layout is the same).
+fn reuse<'a>(mut v: Vec<(u32, Leaf<'static>)>) -> Vec<(u32, Leaf<'a>)> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("vector was cleared")).collect()
+}
+
+fn recycle(mut v: Vec<(u32, Leaf<'_>)>) -> Vec<(u32, Leaf<'static>)> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("vector was cleared")).collect()
+}
+
+impl Matcher {
+    fn register_path(&mut self, path: &str, field: u32) {
+        self.paths.entry(path.into()).or_default().field = Some(field);
+        // Every prefix ending before a '.' is interior: event keys that contain dots land on the same paths.
+        for (i, _) in path.match_indices('.') {
+            self.paths.entry(path[..i].into()).or_insert(PathEntry::default()).interior = true;
+        }
+    }
+
+    fn index_condition(&mut self, cond: u32, field: u32, conds: &[Cond]) -> bool {
+        // A value list is indexable only if every entry is; otherwise it is verified as a whole.
+        if conds.iter().any(|c| {
+            matches!(c, Cond::AnythingBut(_) | Cond::Exists(false))
+                || matches!(c, Cond::All(all) if all.iter().all(|x| matches!(x, Cond::AnythingBut(_))))
+        }) {
+            return false;
+        }
+        let checks = &mut self.checks;
+        let mut add_check = |c: &Cond| {
+            checks.push(c.clone());
+            checks.len() as u32 - 1
+        };
+        let index = &mut self.fields[field as usize];
+        for c in conds {
+            let added = index.add(c, Hit { cond, check: None }, &mut add_check);
+            debug_assert!(added, "indexability decided above");
+        }
+        true
+    }
+
+    /// Number of distinct rule ids.
+    pub fn rule_count(&self) -> usize {
+        self.rule_ids.len()
+    }
+
+    /// Field paths some pattern reads (dotted), for diagnostics.
+    pub fn field_paths(&self) -> impl Iterator<Item = &str> {
+        self.paths.iter().filter(|(_, e)| e.field.is_some()).map(|(p, _)| p.as_ref())
+    }
+
+    /// The ids of the rules matching `event`, ascending. Allocates; the router uses [`Matcher::matches_into`].
+    pub fn matches(&self, event: &Event<'_>) -> Result<Vec<RuleId>, EventError> {
+        let mut out = Vec::new();
+        self.matches_into(event, &mut MatchScratch::new(), &mut out)?;
+        Ok(out)
+    }
+
+    /// Fill `out` (cleared first) with the ids of the matching rules, ascending, reusing `scratch`.
+    pub fn matches_into(
+        &self,
+        event: &Event<'_>,
+        scratch: &mut MatchScratch,
+        out: &mut Vec<RuleId>,
+    ) -> Result<(), EventError> {
+        out.clear();
+        scratch.prepare(self);
+        let mut leaves = reuse(std::mem::take(&mut scratch.leaves));
+        let result = match event {
+            Event::Json(bytes) => scan(bytes, &self.paths, &mut scratch.path, &mut leaves),
+            Event::Value(v) => {
+                if !v.is_object() {
+                    Err(EventError::NotAnObject { found: "a non-object JSON value" })
+                } else {
+                    scratch.path.clear();
+                    self.extract_value(v, &mut scratch.path, &mut leaves);
+                    Ok(())
+                }
+            }
+        };
+        if result.is_ok() {
+            self.run(&leaves, scratch, out);
+        }
+        scratch.leaves = recycle(leaves);
+        result
+    }
+
+    fn extract_value<'a>(&self, v: &'a Value, path: &mut String, out: &mut Vec<(u32, Leaf<'a>)>) {
+        if let Value::Object(map) = v {
+            for (k, child) in map {
+                let len = path.len();
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                if let Some(entry) = self.paths.get(path.as_str()) {
+                    self.extract_at(child, *entry, path, out);
+                }
+                path.truncate(len);
+            }
+        }
+    }
+
+    fn extract_at<'a>(&self, v: &'a Value, entry: PathEntry, path: &mut String, out: &mut Vec<(u32, Leaf<'a>)>) {
+        let leaf = match v {
+            Value::Object(_) if entry.interior => return self.extract_value(v, path, out),
+            Value::Object(_) => return,
+            Value::Array(items) => return items.iter().for_each(|item| self.extract_at(item, entry, path, out)),
+            Value::String(s) => Leaf::Str(std::borrow::Cow::Borrowed(s)),
+            Value::Number(n) => Leaf::Num(crate::number::Num::from_json(n)),
+            Value::Bool(b) => Leaf::Bool(*b),
+            Value::Null => Leaf::Null,
+        };
+        if let Some(field) = entry.field {
+            out.push((field, leaf));
+        }
+    }
+
+    fn run(&self, leaves: &[(u32, Leaf<'_>)], s: &mut MatchScratch, out: &mut Vec<RuleId>) {
+        let generation = s.generation;
+        let MatchScratch { cond_stamp, branch_stamp, branch_hits, field_stamp, candidates, .. } = s;
+        let mut mark = |hit: Hit, value: Option<Scalar<'_>>| {
+            if let (Some(check), Some(v)) = (hit.check, value) {
+                if !self.checks[check as usize].test(v) {
+                    return;
+                }
+            }
+            let c = hit.cond as usize;
+            if cond_stamp[c] == generation {
+                return;
+            }
+            cond_stamp[c] = generation;
+            let b = self.conds[c].branch as usize;
+            if branch_stamp[b] != generation {
+                branch_stamp[b] = generation;
+                branch_hits[b] = 0;
+            }
+            branch_hits[b] += 1;
+            if branch_hits[b] == self.branches[b].need {
+                candidates.push(b as u32);
+            }
+        };
+        for (field, leaf) in leaves {
+            field_stamp[*field as usize] = generation;
+            let v = leaf.scalar();
+            self.fields[*field as usize].lookup(v, &mut |hit| mark(hit, Some(v)));
+        }
+        for &f in &self.fields_with_exists {
+            if field_stamp[f as usize] == generation {
+                self.fields[f as usize].exists.iter().for_each(|h| mark(*h, None));
+            }
+        }
+        let mut values: Vec<Scalar<'_>> = Vec::new();
+        for &b in s.candidates.iter().chain(&self.always) {
+            let branch = &self.branches[b as usize];
+            let rule = branch.rule as usize;
+            if s.rule_stamp[rule] == generation {
+                continue;
+            }
+            let ok = branch.verify.iter().all(|&c| {
+                let cond = &self.conds[c as usize];
+                values.clear();
+                values.extend(leaves.iter().filter(|(f, _)| *f == cond.field).map(|(_, l)| l.scalar()));
+                test_field(&cond.conds, &values)
+            });
+            if ok {
+                s.rule_stamp[rule] = generation;
+                out.push(self.rule_ids[rule]);
+            }
+        }
+        out.sort_unstable();
+    }
+}

@@ -1,0 +1,316 @@
+//! Reads an event straight from its JSON bytes, extracting only the leaves at paths some pattern names and
+//! skipping everything else without building it. The input is still fully validated (UTF-8 first, then the
+//! JSON grammar), so a malformed record is an error whether or not a rule looks at the broken part.
+
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap;
+
+use crate::error::EventError;
+use crate::eval::Leaf;
+use crate::number::Num;
+
+/// serde_json's default nesting limit: deeper input is refused rather than risking the stack.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// What the matcher needs at one dotted path.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PathEntry {
+    /// Leaves here feed this field.
+    pub(crate) field: Option<u32>,
+    /// Some needed path continues below this one.
+    pub(crate) interior: bool,
+}
+
+pub(crate) type PathTable = FxHashMap<Box<str>, PathEntry>;
+
+pub(crate) fn scan<'a>(
+    bytes: &'a [u8],
+    table: &PathTable,
+    path: &mut String,
+    out: &mut Vec<(u32, Leaf<'a>)>,
+) -> Result<(), EventError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| EventError::Utf8 { offset: e.valid_up_to() })?;
+    path.clear();
+    let mut s = Scanner { text, b: bytes, i: 0, table, path, out };
+    s.ws();
+    if s.peek() != Some(b'{') {
+        let found = match s.peek() {
+            None => "nothing",
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'n') => "null",
+            Some(_) => "a number or invalid JSON",
+        };
+        return Err(EventError::NotAnObject { found });
+    }
+    s.object(0, true)?;
+    s.ws();
+    if s.i != s.b.len() {
+        return Err(s.err("trailing characters after the event object"));
+    }
+    Ok(())
+}
+
+struct Scanner<'a, 't> {
+    text: &'a str,
+    b: &'a [u8],
+    i: usize,
+    table: &'t PathTable,
+    path: &'t mut String,
+    out: &'t mut Vec<(u32, Leaf<'a>)>,
+}
+
+impl<'a> Scanner<'a, '_> {
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    fn err(&self, message: &'static str) -> EventError {
+        EventError::Syntax { offset: self.i, message }
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, c: u8, message: &'static str) -> Result<(), EventError> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(message))
+        }
+    }
+
+    /// An object at the current path. `interior`: some needed path lies below, so keys are looked up.
+    fn object(&mut self, depth: usize, interior: bool) -> Result<(), EventError> {
+        if depth >= MAX_DEPTH {
+            return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+        }
+        self.i += 1; // '{'
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.peek() != Some(b'"') {
+                return Err(self.err("expected a string key"));
+            }
+            if interior {
+                let key = self.string()?;
+                self.expect(b':', "expected ':' after a key")?;
+                let len = self.path.len();
+                if len > 0 {
+                    self.path.push('.');
+                }
+                self.path.push_str(&key);
+                let entry = self.table.get(self.path.as_str()).copied();
+                match entry {
+                    Some(entry) => self.value(depth + 1, entry)?,
+                    None => self.skip(depth + 1)?,
+                }
+                self.path.truncate(len);
+            } else {
+                self.skip_string()?;
+                self.expect(b':', "expected ':' after a key")?;
+                self.skip(depth + 1)?;
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.err("expected ',' or '}' in an object")),
+            }
+        }
+    }
+
+    /// A value at a path the matcher needs.
+    fn value(&mut self, depth: usize, entry: PathEntry) -> Result<(), EventError> {
+        self.ws();
+        let leaf = match self.peek() {
+            Some(b'{') => return if entry.interior { self.object(depth, true) } else { self.skip(depth) },
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.value(depth + 1, entry)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or ']' in an array")),
+                    }
+                }
+            }
+            Some(b'"') => {
+                if entry.field.is_none() {
+                    return self.skip_string();
+                }
+                Leaf::Str(self.string()?)
+            }
+            Some(b't') => self.literal(b"true", Leaf::Bool(true))?,
+            Some(b'f') => self.literal(b"false", Leaf::Bool(false))?,
+            Some(b'n') => self.literal(b"null", Leaf::Null)?,
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                self.number()?;
+                Leaf::Num(Num::from_text(&self.text[start..self.i]))
+            }
+            _ => return Err(self.err("expected a JSON value")),
+        };
+        if let Some(field) = entry.field {
+            self.out.push((field, leaf));
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static [u8], leaf: Leaf<'a>) -> Result<Leaf<'a>, EventError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(leaf)
+        } else {
+            Err(self.err("invalid literal (expected true, false or null)"))
+        }
+    }
+
+    /// Skip any value, checking its grammar.
+    fn skip(&mut self, depth: usize) -> Result<(), EventError> {
+        self.ws();
+        match self.peek() {
+            Some(b'{') => self.object(depth, false),
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+                }
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.skip(depth + 1)?;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(self.err("expected ',' or ']' in an array")),
+                    }
+                }
+            }
+            Some(b'"') => self.skip_string(),
+            Some(b't') => self.literal(b"true", Leaf::Null).map(drop),
+            Some(b'f') => self.literal(b"false", Leaf::Null).map(drop),
+            Some(b'n') => self.literal(b"null", Leaf::Null).map(drop),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.err("expected a JSON value")),
+        }
+    }
+
+    fn number(&mut self) -> Result<(), EventError> {
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(self.err("invalid number: digit expected after '.'"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(self.err("invalid number: digit expected in exponent"));
+            }
+            self.digits();
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.i += 1;
+        }
+    }
+
+    /// Find the closing quote of the string starting at `self.i` (a `"`); returns whether escapes occur.
+    fn string_end(&mut self) -> Result<(usize, usize, bool), EventError> {
+        let start = self.i + 1;
+        let mut i = start;
+        let mut escaped = false;
+        loop {
+            let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i..]) else {
+                self.i = self.b.len();
+                return Err(self.err("unterminated string"));
+            };
+            let j = i + off;
+            if self.b[i..j].iter().any(|&c| c < 0x20) {
+                self.i = i + self.b[i..j].iter().position(|&c| c < 0x20).unwrap_or(0);
+                return Err(self.err("control character inside a string"));
+            }
+            if self.b[j] == b'"' {
+                self.i = j + 1;
+                return Ok((start, j, escaped));
+            }
+            escaped = true;
+            match self.b.get(j + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i = j + 2,
+                Some(b'u') if self.b.len() >= j + 6 && self.b[j + 2..j + 6].iter().all(u8::is_ascii_hexdigit) => {
+                    i = j + 6
+                }
+                _ => {
+                    self.i = j;
+                    return Err(self.err("invalid escape in a string"));
+                }
+            }
+        }
+    }
+
+    fn skip_string(&mut self) -> Result<(), EventError> {
+        self.string_end().map(drop)
+    }
+
+    fn string(&mut self) -> Result<Cow<'a, str>, EventError> {
+        let at = self.i;
+        let (start, end, escaped) = self.string_end()?;
+        if !escaped {
+            return Ok(Cow::Borrowed(&self.text[start..end]));
+        }
+        // Rare path: let serde_json decode escapes (surrogate pairs included).
+        serde_json::from_str::<String>(&self.text[start - 1..=end]).map(Cow::Owned).map_err(|_| {
+            EventError::Syntax { offset: at, message: "invalid \\u escape (unpaired surrogate)" }
+        })
+    }
+}
