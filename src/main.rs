@@ -4,6 +4,8 @@
 mod broker;
 mod connector;
 mod rules;
+mod schema;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,11 @@ enum Command {
     /// Inspect, test and scaffold WebAssembly connectors.
     #[command(subcommand)]
     Connector(connector::Command),
+    /// Check pipeline files without starting anything (exit code 2 on any problem).
+    Validate(validate::Args),
+    /// Print JSON Schemas of busbar's files.
+    #[command(subcommand)]
+    Schema(schema::Command),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +54,8 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Connector(cmd) => connector::run(cmd),
+        Command::Validate(args) => validate::run(args),
+        Command::Schema(cmd) => schema::run(cmd),
     };
     match result {
         Ok(code) => code,

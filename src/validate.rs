@@ -9,7 +9,15 @@ use busbar_rules::pipeline::{self, LoadContext, SourceFile};
 
 /// The connectors shipped in the binary (issue 6's set), referenced as `builtin:<name>`.
 // The runtime owns this list; it is spelled out here until the runtime exposes it to the binary.
-pub const BUILTIN_CONNECTORS: [&str; 7] = ["http-webhook", "http-poll", "sql-poll", "http", "sql", "topic", "log"];
+pub const BUILTIN_CONNECTORS: [&str; 7] = [
+    "http-webhook",
+    "http-poll",
+    "sql-poll",
+    "http",
+    "sql",
+    "topic",
+    "log",
+];
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,9 +42,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let sources: Vec<SourceFile<'_>> =
-        texts.iter().map(|(name, text)| SourceFile { name: name.as_str(), text: text.as_str() }).collect();
-    let options = PatternOptions { strict_eventbridge: args.strict_eventbridge };
+    let sources: Vec<SourceFile<'_>> = texts
+        .iter()
+        .map(|(name, text)| SourceFile {
+            name: name.as_str(),
+            text: text.as_str(),
+        })
+        .collect();
+    let options = PatternOptions {
+        strict_eventbridge: args.strict_eventbridge,
+    };
     let checked = pipeline::check(&sources, &context(options));
 
     for diagnostic in &checked.diagnostics {
@@ -53,8 +68,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     if unreadable || !checked.diagnostics.is_empty() {
-        let files = checked.diagnostics.iter().map(|d| d.location.file.as_str()).collect::<std::collections::BTreeSet<_>>();
-        eprintln!("{} problem(s) in {} file(s)", checked.diagnostics.len(), files.len() + usize::from(unreadable));
+        let files = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.location.file.as_str())
+            .collect::<std::collections::BTreeSet<_>>();
+        eprintln!(
+            "{} problem(s) in {} file(s)",
+            checked.diagnostics.len(),
+            files.len() + usize::from(unreadable)
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
@@ -85,5 +108,7 @@ fn check_connector_file(path: &Path) -> Result<(), String> {
         return Err("not a file".to_owned());
     }
     // Opening proves it is readable, which `metadata` alone does not.
-    std::fs::File::open(path).map(|_| ()).map_err(|err| err.to_string())
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|err| err.to_string())
 }

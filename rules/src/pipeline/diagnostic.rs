@@ -17,7 +17,11 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.position.line, self.position.column)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.file, self.position.line, self.position.column
+        )
     }
 }
 
@@ -65,7 +69,9 @@ pub enum Problem {
         max: usize,
     },
     /// A `builtin:` connector that busbar does not ship, or a reference that is neither built in nor a file.
-    #[error("unknown connector `{connector}`: expected `builtin:<name>` with a name from {builtins}, or the path to a `.wasm` component")]
+    #[error(
+        "unknown connector `{connector}`: expected `builtin:<name>` with a name from {builtins}, or the path to a `.wasm` component"
+    )]
     UnknownConnector {
         /// The reference as written.
         connector: String,
@@ -121,13 +127,17 @@ pub enum Problem {
         reason: String,
     },
     /// A `${…}` that is not a valid secret reference.
-    #[error("invalid secret reference `{reference}`: expected `${{env:NAME}}` or `${{file:PATH}}` (write `$${{` for a literal `${{`)")]
+    #[error(
+        "invalid secret reference `{reference}`: expected `${{env:NAME}}` or `${{file:PATH}}` (write `$${{` for a literal `${{`)"
+    )]
     SecretReference {
         /// The reference as written.
         reference: String,
     },
     /// Two webhook sources would answer on the same URL path.
-    #[error("webhook path `{path}` is already used by source `{source_name}` of pipeline `{pipeline}` at {first}")]
+    #[error(
+        "webhook path `{path}` is already used by source `{source_name}` of pipeline `{pipeline}` at {first}"
+    )]
     DuplicateWebhookPath {
         /// The URL path.
         path: String,

@@ -8,7 +8,13 @@ use std::time::Duration as StdDuration;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-const UNITS: [(&str, u64); 5] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)];
+const UNITS: [(&str, u64); 5] = [
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
 const PATTERN: &str = "^([0-9]+(ms|s|m|h|d))+$";
 const EXPECTED: &str = "a duration: whole numbers with units ms, s, m, h or d, such as \"500ms\", \"30s\", \"7d\" \
                         or \"1h30m\"";
@@ -42,17 +48,26 @@ impl Duration {
         let mut rest = text;
         let mut total: u64 = 0;
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(invalid());
             }
             let number: u64 = rest[..digits].parse().map_err(|_| invalid())?;
             rest = &rest[digits..];
             // "ms" must be tried before "m".
-            let (unit, factor) = UNITS.iter().find(|(unit, _)| rest.starts_with(unit)).ok_or_else(invalid)?;
+            let (unit, factor) = UNITS
+                .iter()
+                .find(|(unit, _)| rest.starts_with(unit))
+                .ok_or_else(invalid)?;
             rest = &rest[unit.len()..];
-            let millis = number.checked_mul(*factor).ok_or_else(|| format!("duration {text:?} is too long"))?;
-            total = total.checked_add(millis).ok_or_else(|| format!("duration {text:?} is too long"))?;
+            let millis = number
+                .checked_mul(*factor)
+                .ok_or_else(|| format!("duration {text:?} is too long"))?;
+            total = total
+                .checked_add(millis)
+                .ok_or_else(|| format!("duration {text:?} is too long"))?;
         }
         Ok(Self(StdDuration::from_millis(total)))
     }
@@ -127,9 +142,11 @@ impl<'de> Deserialize<'de> for Retention {
         if text == "forever" {
             return Ok(Self::Forever);
         }
-        Duration::parse(&text)
-            .map(Self::For)
-            .map_err(|_| serde::de::Error::custom(format!("invalid retention {text:?}: expected \"forever\" or {EXPECTED}")))
+        Duration::parse(&text).map(Self::For).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid retention {text:?}: expected \"forever\" or {EXPECTED}"
+            ))
+        })
     }
 }
 
@@ -176,11 +193,28 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for text in ["", "5", "s", "1.5s", "1 s", "10y", "-1s", "1sec", "99999999999999999999ms"] {
+        for text in [
+            "",
+            "5",
+            "s",
+            "1.5s",
+            "1 s",
+            "10y",
+            "-1s",
+            "1sec",
+            "99999999999999999999ms",
+        ] {
             let err = Duration::parse(text).unwrap_err();
-            assert!(err.starts_with(&format!("invalid duration {text:?}")), "{text}: {err}");
+            assert!(
+                err.starts_with(&format!("invalid duration {text:?}")),
+                "{text}: {err}"
+            );
         }
-        assert!(Duration::parse("300000000000000d").unwrap_err().contains("too long"));
+        assert!(
+            Duration::parse("300000000000000d")
+                .unwrap_err()
+                .contains("too long")
+        );
     }
 
     #[test]

@@ -35,8 +35,8 @@ pub use path::{JsonPath, Segment};
 pub use secret::Resolved;
 pub use span::Position;
 pub use spec::{
-    BackoffSpec, BatchSpec, BusSpec, ConnectionSpec, Grants, InputTransformerSpec, NAME_PATTERN, Ordering,
-    PipelineSpec, RetrySpec, RuleSpec, SourceSpec, TargetSpec,
+    BackoffSpec, BatchSpec, BusSpec, ConnectionSpec, Grants, InputTransformerSpec, NAME_PATTERN,
+    Ordering, PipelineSpec, RetrySpec, RuleSpec, SourceSpec, TargetSpec,
 };
 
 use crate::PatternOptions;
@@ -79,7 +79,13 @@ pub struct Checked {
 impl Checked {
     /// All the pipelines, or all the problems.
     pub fn into_result(self) -> Result<Vec<Pipeline>, LoadError> {
-        if self.diagnostics.is_empty() { Ok(self.pipelines) } else { Err(LoadError { diagnostics: self.diagnostics }) }
+        if self.diagnostics.is_empty() {
+            Ok(self.pipelines)
+        } else {
+            Err(LoadError {
+                diagnostics: self.diagnostics,
+            })
+        }
     }
 }
 
@@ -98,7 +104,10 @@ pub fn check(files: &[SourceFile<'_>], ctx: &LoadContext<'_>) -> Checked {
         }
         diagnostics.extend(found);
     }
-    Checked { pipelines, diagnostics }
+    Checked {
+        pipelines,
+        diagnostics,
+    }
 }
 
 /// [`check`], as a `Result`.
@@ -120,31 +129,65 @@ struct Across {
     webhooks: HashMap<String, (String, String, Location)>,
 }
 
-fn check_file(file: &SourceFile<'_>, ctx: &LoadContext<'_>, across: &mut Across) -> (Option<Pipeline>, Vec<Diagnostic>) {
+fn check_file(
+    file: &SourceFile<'_>,
+    ctx: &LoadContext<'_>,
+    across: &mut Across,
+) -> (Option<Pipeline>, Vec<Diagnostic>) {
     let value: Value = match serde_json::from_str(file.text) {
         Ok(value) => value,
         Err(err) => {
             let message = err.to_string();
             let suffix = format!(" at line {} column {}", err.line(), err.column());
             let message = message.strip_suffix(&suffix).unwrap_or(&message).to_owned();
-            let position = Position { line: err.line(), column: span::char_column(file.text, err.line(), err.column()) };
-            let location = Location { file: file.name.to_owned(), position };
-            return (None, vec![Diagnostic { location, path: None, problem: Problem::Syntax { message } }]);
+            let position = Position {
+                line: err.line(),
+                column: span::char_column(file.text, err.line(), err.column()),
+            };
+            let location = Location {
+                file: file.name.to_owned(),
+                position,
+            };
+            return (
+                None,
+                vec![Diagnostic {
+                    location,
+                    path: None,
+                    problem: Problem::Syntax { message },
+                }],
+            );
         }
     };
     let spans = SpanIndex::build(file.text);
-    let mut fc = FileCheck { file: file.name, spans: &spans, diagnostics: Vec::new(), webhooks: Vec::new() };
+    let mut fc = FileCheck {
+        file: file.name,
+        spans: &spans,
+        diagnostics: Vec::new(),
+        webhooks: Vec::new(),
+    };
 
     for duplicate in spans.duplicates() {
         let key = duplicate.path.last_key().unwrap_or_default().to_owned();
-        let kind = match duplicate.path.parent().as_ref().and_then(JsonPath::last_key) {
+        let kind = match duplicate
+            .path
+            .parent()
+            .as_ref()
+            .and_then(JsonPath::last_key)
+        {
             Some("sources") if duplicate.path.segments().len() == 2 => Some("source"),
             Some("connections") if duplicate.path.segments().len() == 2 => Some("connection"),
             _ => None,
         };
         let problem = match kind {
-            Some(kind) => Problem::DuplicateName { kind, name: key, first: fc.location(duplicate.first) },
-            None => Problem::DuplicateKey { key, first: duplicate.first },
+            Some(kind) => Problem::DuplicateName {
+                kind,
+                name: key,
+                first: fc.location(duplicate.first),
+            },
+            None => Problem::DuplicateKey {
+                key,
+                first: duplicate.first,
+            },
         };
         fc.at_key(&duplicate.path, problem);
     }
@@ -152,14 +195,22 @@ fn check_file(file: &SourceFile<'_>, ctx: &LoadContext<'_>, across: &mut Across)
     let mut problems = Vec::new();
     let parsed = structure::parse(&value, &mut problems);
     for (path, problem, at_key) in problems {
-        if at_key { fc.at_key(&path, problem) } else { fc.at_value(&path, problem) }
+        if at_key {
+            fc.at_key(&path, problem)
+        } else {
+            fc.at_value(&path, problem)
+        }
     }
     let Some(spec) = parsed.spec else {
         return (None, fc.diagnostics);
     };
     let pipeline = check::check_pipeline(&spec, parsed.connections_incomplete, ctx, &mut fc);
     check_across(&spec, &mut fc, across);
-    let pipeline = if fc.diagnostics.is_empty() { pipeline } else { None };
+    let pipeline = if fc.diagnostics.is_empty() {
+        pipeline
+    } else {
+        None
+    };
     (pipeline, fc.diagnostics)
 }
 
@@ -170,13 +221,24 @@ fn check_across(spec: &PipelineSpec, fc: &mut FileCheck<'_>, across: &mut Across
     let here = fc.location(fc.spans.value(&name_path));
     if let Some(first) = across.names.get(&spec.name) {
         let first = first.clone();
-        fc.at_value(&name_path, Problem::DuplicateName { kind: "pipeline", name: spec.name.clone(), first });
+        fc.at_value(
+            &name_path,
+            Problem::DuplicateName {
+                kind: "pipeline",
+                name: spec.name.clone(),
+                first,
+            },
+        );
     } else {
         across.names.insert(spec.name.clone(), here.clone());
     }
 
     let topic = spec.bus.topic.clone().unwrap_or_else(|| spec.name.clone());
-    let topic_path = if spec.bus.topic.is_some() { root.key("bus").key("topic") } else { name_path };
+    let topic_path = if spec.bus.topic.is_some() {
+        root.key("bus").key("topic")
+    } else {
+        name_path
+    };
     if let Some((owner, first)) = across.topics.get(&topic) {
         let message = format!(
             "bus topic `{topic}` is already the bus of pipeline `{owner}` at {first}: give each pipeline its own \
@@ -184,12 +246,20 @@ fn check_across(spec: &PipelineSpec, fc: &mut FileCheck<'_>, across: &mut Across
         );
         fc.at_value(&topic_path, Problem::Invalid { message });
     } else {
-        across.topics.insert(topic, (spec.name.clone(), fc.location(fc.spans.value(&topic_path))));
+        across.topics.insert(
+            topic,
+            (spec.name.clone(), fc.location(fc.spans.value(&topic_path))),
+        );
     }
 
     let webhooks = std::mem::take(&mut fc.webhooks);
     for webhook in webhooks {
-        let Webhook { url_path, source, path, explicit } = webhook;
+        let Webhook {
+            url_path,
+            source,
+            path,
+            explicit,
+        } = webhook;
         if let Some((owner, source_name, first)) = across.webhooks.get(&url_path) {
             let problem = Problem::DuplicateWebhookPath {
                 path: url_path.clone(),
@@ -198,10 +268,20 @@ fn check_across(spec: &PipelineSpec, fc: &mut FileCheck<'_>, across: &mut Across
                 first: first.clone(),
             };
             // An explicit `config.path` is reported at its value; a default one at the source's name.
-            if explicit { fc.at_value(&path, problem) } else { fc.at_key(&path, problem) }
+            if explicit {
+                fc.at_value(&path, problem)
+            } else {
+                fc.at_key(&path, problem)
+            }
         } else {
-            let position = if explicit { fc.spans.value(&path) } else { fc.spans.key(&path) };
-            across.webhooks.insert(url_path, (spec.name.clone(), source, fc.location(position)));
+            let position = if explicit {
+                fc.spans.value(&path)
+            } else {
+                fc.spans.key(&path)
+            };
+            across
+                .webhooks
+                .insert(url_path, (spec.name.clone(), source, fc.location(position)));
         }
     }
 }

@@ -153,8 +153,16 @@ mod tests {
 
     #[test]
     fn displays_in_jsonpath_notation() {
-        let path = JsonPath::root().key("rules").index(0).key("detail-type").key("a b").key("$schema");
-        assert_eq!(path.to_string(), r#"$.rules[0]["detail-type"]["a b"].$schema"#);
+        let path = JsonPath::root()
+            .key("rules")
+            .index(0)
+            .key("detail-type")
+            .key("a b")
+            .key("$schema");
+        assert_eq!(
+            path.to_string(),
+            r#"$.rules[0]["detail-type"]["a b"].$schema"#
+        );
         assert_eq!(JsonPath::parse(&path.to_string()), Some(path.clone()));
         let odd = JsonPath::root().key("q\"]x").index(12).key("$or");
         assert_eq!(JsonPath::parse(&odd.to_string()), Some(odd));

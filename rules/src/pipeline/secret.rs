@@ -66,7 +66,11 @@ pub(crate) fn resolve_value(
 ) -> Resolved<Value> {
     let mut has_secrets = false;
     let resolved = walk(value, path, lookups, problems, &mut has_secrets);
-    Resolved { value: resolved, redacted: value.clone(), has_secrets }
+    Resolved {
+        value: resolved,
+        redacted: value.clone(),
+        has_secrets,
+    }
 }
 
 /// Resolves one string.
@@ -78,7 +82,11 @@ pub(crate) fn resolve_string(
 ) -> Resolved<String> {
     let mut has_secrets = false;
     let value = resolve_text(text, path, lookups, problems, &mut has_secrets);
-    Resolved { value, redacted: text.to_owned(), has_secrets }
+    Resolved {
+        value,
+        redacted: text.to_owned(),
+        has_secrets,
+    }
 }
 
 fn walk(
@@ -89,13 +97,30 @@ fn walk(
     has_secrets: &mut bool,
 ) -> Value {
     match value {
-        Value::String(text) => Value::String(resolve_text(text, path, lookups, problems, has_secrets)),
+        Value::String(text) => {
+            Value::String(resolve_text(text, path, lookups, problems, has_secrets))
+        }
         Value::Array(items) => Value::Array(
-            items.iter().enumerate().map(|(i, item)| walk(item, &path.index(i), lookups, problems, has_secrets)).collect(),
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| walk(item, &path.index(i), lookups, problems, has_secrets))
+                .collect(),
         ),
         Value::Object(map) => Value::Object(
             map.iter()
-                .map(|(key, item)| (key.clone(), walk(item, &path.key(key.as_str()), lookups, problems, has_secrets)))
+                .map(|(key, item)| {
+                    (
+                        key.clone(),
+                        walk(
+                            item,
+                            &path.key(key.as_str()),
+                            lookups,
+                            problems,
+                            has_secrets,
+                        ),
+                    )
+                })
                 .collect(),
         ),
         other => other.clone(),
@@ -122,7 +147,12 @@ fn resolve_text(
             rest = after;
         } else if rest.starts_with("${") {
             let Some(end) = rest.find('}') else {
-                problems.push((path.clone(), Problem::SecretReference { reference: rest.to_owned() }));
+                problems.push((
+                    path.clone(),
+                    Problem::SecretReference {
+                        reference: rest.to_owned(),
+                    },
+                ));
                 return out;
             };
             let reference = &rest[..=end];
@@ -132,7 +162,9 @@ fn resolve_text(
                     out.push_str(&secret);
                 }
                 Err(problem) => {
-                    let problem = problem.unwrap_or_else(|| Problem::SecretReference { reference: reference.to_owned() });
+                    let problem = problem.unwrap_or_else(|| Problem::SecretReference {
+                        reference: reference.to_owned(),
+                    });
                     problems.push((path.clone(), problem));
                 }
             }
@@ -149,12 +181,19 @@ fn resolve_text(
 /// Resolves `env:NAME` or `file:PATH`; `Err(None)` means the reference itself is malformed.
 fn resolve_reference(inner: &str, lookups: &Lookups<'_>) -> Result<String, Option<Problem>> {
     if let Some(name) = inner.strip_prefix("env:") {
-        let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
             return Err(None);
         }
-        return (lookups.env)(name).ok_or_else(|| Some(Problem::MissingEnv { name: name.to_owned() }));
+        return (lookups.env)(name).ok_or_else(|| {
+            Some(Problem::MissingEnv {
+                name: name.to_owned(),
+            })
+        });
     }
     if let Some(file) = inner.strip_prefix("file:") {
         if file.is_empty() {
@@ -164,7 +203,10 @@ fn resolve_reference(inner: &str, lookups: &Lookups<'_>) -> Result<String, Optio
         return match (lookups.read_file)(&full) {
             // Secret files conventionally end with a newline that is not part of the secret.
             Ok(content) => Ok(content.trim_end_matches(['\n', '\r']).to_owned()),
-            Err(reason) => Err(Some(Problem::SecretFile { path: full.display().to_string(), reason })),
+            Err(reason) => Err(Some(Problem::SecretFile {
+                path: full.display().to_string(),
+                reason,
+            })),
         };
     }
     Err(None)
@@ -180,11 +222,19 @@ mod tests {
     }
 
     fn read(path: &Path) -> Result<String, String> {
-        if path == Path::new("conf/key.txt") { Ok("filekey\n".to_owned()) } else { Err("not found".to_owned()) }
+        if path == Path::new("conf/key.txt") {
+            Ok("filekey\n".to_owned())
+        } else {
+            Err("not found".to_owned())
+        }
     }
 
     fn lookups() -> Lookups<'static> {
-        Lookups { env: &lookups_env, read_file: &read, base_dir: Path::new("conf") }
+        Lookups {
+            env: &lookups_env,
+            read_file: &read,
+            base_dir: Path::new("conf"),
+        }
     }
 
     #[test]
@@ -210,7 +260,10 @@ mod tests {
         let config = json!({"a": "${env:NOPE}", "b": ["${file:missing}"], "c": "${vault:x}", "d": "${env:TOKEN"});
         let mut problems = Vec::new();
         resolve_value(&config, &JsonPath::root(), &lookups(), &mut problems);
-        let messages: Vec<String> = problems.iter().map(|(path, problem)| format!("{path}: {problem}")).collect();
+        let messages: Vec<String> = problems
+            .iter()
+            .map(|(path, problem)| format!("{path}: {problem}"))
+            .collect();
         assert_eq!(
             messages,
             [

@@ -42,7 +42,12 @@ pub struct SpanIndex {
 impl SpanIndex {
     /// Scans `text`, which must be JSON that `serde_json` accepted.
     pub fn build(text: &str) -> Self {
-        let mut scanner = Scanner { chars: text.chars().peekable(), line: 1, column: 1, index: SpanIndex::default() };
+        let mut scanner = Scanner {
+            chars: text.chars().peekable(),
+            line: 1,
+            column: 1,
+            index: SpanIndex::default(),
+        };
         scanner.skip_ws();
         scanner.value(JsonPath::root(), None);
         scanner.index
@@ -72,7 +77,12 @@ impl SpanIndex {
             }
             match path.parent() {
                 Some(parent) => path = parent,
-                None => return Entry { key: None, value: Position { line: 1, column: 1 } },
+                None => {
+                    return Entry {
+                        key: None,
+                        value: Position { line: 1, column: 1 },
+                    };
+                }
             }
         }
     }
@@ -87,7 +97,10 @@ struct Scanner<'a> {
 
 impl Scanner<'_> {
     fn position(&self) -> Position {
-        Position { line: self.line, column: self.column }
+        Position {
+            line: self.line,
+            column: self.column,
+        }
     }
 
     fn bump(&mut self) -> Option<char> {
@@ -110,7 +123,9 @@ impl Scanner<'_> {
     /// Scans one value starting at the current character (whitespace already skipped).
     fn value(&mut self, path: JsonPath, key: Option<Position>) {
         let start = self.position();
-        self.index.entries.insert(path.clone(), Entry { key, value: start });
+        self.index
+            .entries
+            .insert(path.clone(), Entry { key, value: start });
         match self.chars.peek() {
             Some('{') => self.object(path),
             Some('[') => self.array(path),
@@ -119,7 +134,8 @@ impl Scanner<'_> {
             }
             Some(_) => {
                 // A number, `true`, `false` or `null`: runs until a delimiter.
-                while matches!(self.chars.peek(), Some(c) if !matches!(c, ',' | '}' | ']' | ' ' | '\t' | '\n' | '\r')) {
+                while matches!(self.chars.peek(), Some(c) if !matches!(c, ',' | '}' | ']' | ' ' | '\t' | '\n' | '\r'))
+                {
                     self.bump();
                 }
             }
@@ -147,7 +163,10 @@ impl Scanner<'_> {
             self.skip_ws();
             let child = path.key(key.clone());
             if let Some(first) = seen.insert(key, key_at) {
-                self.index.duplicates.push(DuplicateKey { path: child.clone(), first });
+                self.index.duplicates.push(DuplicateKey {
+                    path: child.clone(),
+                    first,
+                });
             }
             self.value(child, Some(key_at));
             self.skip_ws();
@@ -193,7 +212,9 @@ impl Scanner<'_> {
                     Some('f') => out.push('\u{c}'),
                     Some('u') => {
                         let high = self.hex4();
-                        let code = if (0xD800..0xDC00).contains(&high) && self.chars.peek() == Some(&'\\') {
+                        let code = if (0xD800..0xDC00).contains(&high)
+                            && self.chars.peek() == Some(&'\\')
+                        {
                             self.bump();
                             self.bump(); // 'u'
                             let low = self.hex4();

@@ -73,7 +73,12 @@ pub struct BusSpec {
 
 impl Default for BusSpec {
     fn default() -> Self {
-        Self { topic: None, partitions: default_partitions(), retention: default_retention(), replication_factor: None }
+        Self {
+            topic: None,
+            partitions: default_partitions(),
+            retention: default_retention(),
+            replication_factor: None,
+        }
     }
 }
 
@@ -235,7 +240,11 @@ pub struct RetrySpec {
 
 impl Default for RetrySpec {
     fn default() -> Self {
-        Self { max_attempts: default_max_attempts(), max_age: default_max_age(), backoff: BackoffSpec::default() }
+        Self {
+            max_attempts: default_max_attempts(),
+            max_age: default_max_age(),
+            backoff: BackoffSpec::default(),
+        }
     }
 }
 
@@ -306,7 +315,10 @@ pub struct BatchSpec {
 
 impl Default for BatchSpec {
     fn default() -> Self {
-        Self { max_records: default_max_records(), max_wait: default_max_wait() }
+        Self {
+            max_records: default_max_records(),
+            max_wait: default_max_wait(),
+        }
     }
 }
 

@@ -28,19 +28,36 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
     let mut arrays = Vec::new();
     objects_only(&mut value, &root, Shape::Pipeline, &mut arrays);
     let before = problems.len();
-    problems.extend(arrays.iter().map(|path| (path.clone(), Problem::Shape { message: ARRAY_REPORT.to_owned() }, false)));
+    problems.extend(arrays.iter().map(|path| {
+        (
+            path.clone(),
+            Problem::Shape {
+                message: ARRAY_REPORT.to_owned(),
+            },
+            false,
+        )
+    }));
     if arrays.iter().any(|path| path == &root) {
-        return Parsed { spec: None, connections_incomplete: true };
+        return Parsed {
+            spec: None,
+            connections_incomplete: true,
+        };
     }
     if problems.len() == before {
         if let Some(spec) = piece::<PipelineSpec>(&value, &root, problems) {
-            return Parsed { spec: Some(spec), connections_incomplete: false };
+            return Parsed {
+                spec: Some(spec),
+                connections_incomplete: false,
+            };
         }
         problems.truncate(before);
     }
     let Value::Object(top) = &value else {
         piece::<PipelineSpec>(&value, &root, problems);
-        return Parsed { spec: None, connections_incomplete: true };
+        return Parsed {
+            spec: None,
+            connections_incomplete: true,
+        };
     };
 
     let mut hollow = top.clone();
@@ -50,17 +67,17 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
         ("sources", Value::Object(Default::default())),
         ("rules", Value::Array(Vec::new())),
     ] {
-        if let Some(slot) = hollow.get_mut(key) {
-            if same_kind(slot, &empty) {
-                *slot = empty;
-            }
+        if let Some(slot) = hollow.get_mut(key)
+            && same_kind(slot, &empty)
+        {
+            *slot = empty;
         }
     }
     let mut spec = piece::<PipelineSpec>(&Value::Object(hollow), &root, problems);
-    if let Some(bus @ Value::Object(_)) = top.get("bus") {
-        if let (Some(bus), Some(spec)) = (piece(bus, &root.key("bus"), problems), spec.as_mut()) {
-            spec.bus = bus;
-        }
+    if let Some(bus @ Value::Object(_)) = top.get("bus")
+        && let (Some(bus), Some(spec)) = (piece(bus, &root.key("bus"), problems), spec.as_mut())
+    {
+        spec.bus = bus;
     }
 
     let mut connections_incomplete = false;
@@ -80,21 +97,30 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
     if let Some(Value::Object(sources)) = top.get("sources") {
         let path = root.key("sources");
         for (name, value) in sources {
-            if let (Some(source), Some(spec)) = (piece(value, &path.key(name.as_str()), problems), spec.as_mut()) {
+            if let (Some(source), Some(spec)) = (
+                piece(value, &path.key(name.as_str()), problems),
+                spec.as_mut(),
+            ) {
                 spec.sources.insert(name.clone(), source);
             }
         }
     }
     if let Some(Value::Array(rules)) = top.get("rules") {
         for (index, value) in rules.iter().enumerate() {
-            if let (Some(rule), Some(spec)) = (parse_rule(value, &root.key("rules").index(index), problems), spec.as_mut()) {
+            if let (Some(rule), Some(spec)) = (
+                parse_rule(value, &root.key("rules").index(index), problems),
+                spec.as_mut(),
+            ) {
                 spec.rules.push(rule);
             }
         }
     }
     // Arrays already reported (and emptied into nulls) must not be reported again by serde.
     problems.retain(|(path, problem, _)| is_array_report(problem) || !arrays.contains(path));
-    Parsed { spec, connections_incomplete }
+    Parsed {
+        spec,
+        connections_incomplete,
+    }
 }
 
 fn is_array_report(problem: &Problem) -> bool {
@@ -139,7 +165,12 @@ fn objects_only(value: &mut Value, path: &JsonPath, shape: Shape, arrays: &mut V
             ("batch", Shape::Batch),
         ],
         Shape::Retry => &[("backoff", Shape::Backoff)],
-        Shape::Bus | Shape::Connection | Shape::Grants | Shape::InputTransformer | Shape::Backoff | Shape::Batch => &[],
+        Shape::Bus
+        | Shape::Connection
+        | Shape::Grants
+        | Shape::InputTransformer
+        | Shape::Backoff
+        | Shape::Batch => &[],
     };
     for (key, child) in children {
         if let Some(value) = map.get_mut(*key) {
@@ -147,7 +178,11 @@ fn objects_only(value: &mut Value, path: &JsonPath, shape: Shape, arrays: &mut V
         }
     }
     let collections: &[(&str, Shape)] = match shape {
-        Shape::Pipeline => &[("connections", Shape::Connection), ("sources", Shape::Connector), ("rules", Shape::Rule)],
+        Shape::Pipeline => &[
+            ("connections", Shape::Connection),
+            ("sources", Shape::Connector),
+            ("rules", Shape::Rule),
+        ],
         Shape::Rule => &[("targets", Shape::Target)],
         _ => &[],
     };
@@ -168,7 +203,11 @@ fn objects_only(value: &mut Value, path: &JsonPath, shape: Shape, arrays: &mut V
     }
 }
 
-fn parse_rule(value: &Value, path: &JsonPath, problems: &mut Vec<(JsonPath, Problem, bool)>) -> Option<RuleSpec> {
+fn parse_rule(
+    value: &Value,
+    path: &JsonPath,
+    problems: &mut Vec<(JsonPath, Problem, bool)>,
+) -> Option<RuleSpec> {
     let mut probe = Vec::new();
     if let Some(rule) = piece::<RuleSpec>(value, path, &mut probe) {
         return Some(rule);
@@ -186,7 +225,10 @@ fn parse_rule(value: &Value, path: &JsonPath, problems: &mut Vec<(JsonPath, Prob
     // A rule with a broken target is still checked (its pattern, its other targets).
     if let Value::Array(targets) = targets {
         for (index, value) in targets.iter().enumerate() {
-            if let (Some(target), Some(rule)) = (piece(value, &path.key("targets").index(index), problems), rule.as_mut()) {
+            if let (Some(target), Some(rule)) = (
+                piece(value, &path.key("targets").index(index), problems),
+                rule.as_mut(),
+            ) {
                 rule.targets.push(target);
             }
         }
@@ -199,7 +241,11 @@ fn same_kind(a: &Value, b: &Value) -> bool {
 }
 
 /// Deserializes one piece; on failure records where (the path inside the piece) and what.
-fn piece<T: DeserializeOwned>(value: &Value, at: &JsonPath, problems: &mut Vec<(JsonPath, Problem, bool)>) -> Option<T> {
+fn piece<T: DeserializeOwned>(
+    value: &Value,
+    at: &JsonPath,
+    problems: &mut Vec<(JsonPath, Problem, bool)>,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(parsed) => Some(parsed),
         Err(err) => {
