@@ -7,7 +7,8 @@
 //!
 //! - `spec.rs`: the file as written ([`PipelineSpec`] and its parts), serde + JSON Schema, defaults.
 //! - `structure.rs`: text -> spec, collecting every shape error (piece by piece when the whole fails).
-//! - `check.rs`: semantic checks of one file; `model.rs`: the checked result ([`Pipeline`]).
+//! - `check.rs`: semantic checks of one file (`values.rs`: of single values); `model.rs`: the checked result
+//!   ([`Pipeline`]).
 //! - `span.rs`: JSON path -> line and column in the source; `path.rs`: [`JsonPath`].
 //! - `secret.rs`: `${env:NAME}` / `${file:PATH}` resolution into [`Resolved`] values that keep a redacted form.
 //! - `duration.rs`: [`Duration`] (`"500ms"`, `"7d"`) and [`Retention`]; `diagnostic.rs`: [`Diagnostic`],
@@ -22,6 +23,7 @@ mod secret;
 mod span;
 mod spec;
 mod structure;
+mod values;
 
 use std::collections::HashMap;
 use std::path::Path;
