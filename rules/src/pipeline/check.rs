@@ -13,6 +13,7 @@ use super::path::JsonPath;
 use super::secret::Lookups;
 use super::span::{Position, SpanIndex};
 use super::spec::{PipelineSpec, RuleSpec, TargetSpec};
+use super::structure::RuleLayout;
 use super::values::{
     MAX_TOPIC, check_config_connection, check_connection_url, check_connector, check_grants,
     check_name, check_topic, check_unique, invalid, resolve_config, resolve_string, webhook_path,
@@ -70,6 +71,7 @@ impl FileCheck<'_> {
 pub(crate) fn check_pipeline(
     spec: &PipelineSpec,
     connections_incomplete: bool,
+    layout: &[RuleLayout],
     ctx: &LoadContext<'_>,
     fc: &mut FileCheck<'_>,
 ) -> Option<Pipeline> {
@@ -163,8 +165,8 @@ pub(crate) fn check_pipeline(
 
     let mut rules = Vec::new();
     let mut rule_names: HashMap<&str, Position> = HashMap::new();
-    for (index, rule) in spec.rules.iter().enumerate() {
-        let path = root.key("rules").index(index);
+    for (rule, layout) in spec.rules.iter().zip(layout) {
+        let path = root.key("rules").index(layout.index);
         let declared_names = declared.map(|d| d.keys().map(String::as_str).collect::<Vec<_>>());
         check_unique(fc, &mut rule_names, "rule", &rule.name, &path.key("name"));
         if let Some(rule) = check_rule(
@@ -172,7 +174,7 @@ pub(crate) fn check_pipeline(
             ctx,
             &lookups,
             &bus.topic,
-            rule,
+            (rule, layout),
             &path,
             declared_names.as_deref(),
         ) {
@@ -226,7 +228,7 @@ fn check_rule(
     ctx: &LoadContext<'_>,
     lookups: &Lookups<'_>,
     bus_topic: &str,
-    rule: &RuleSpec,
+    (rule, layout): (&RuleSpec, &RuleLayout),
     path: &JsonPath,
     declared: Option<&[&str]>,
 ) -> Option<Rule> {
@@ -244,7 +246,8 @@ fn check_rule(
             None
         }
     };
-    if rule.targets.is_empty() {
+    // Targets that failed to deserialize are reported already and missing here.
+    if rule.targets.is_empty() && layout.complete {
         fc.at_value(
             &path.key("targets"),
             invalid("a rule needs at least one target"),
@@ -252,8 +255,8 @@ fn check_rule(
     }
     let mut targets = Vec::new();
     let mut target_names: HashMap<&str, Position> = HashMap::new();
-    for (index, target) in rule.targets.iter().enumerate() {
-        let target_path = path.key("targets").index(index);
+    for (target, index) in rule.targets.iter().zip(&layout.targets) {
+        let target_path = path.key("targets").index(*index);
         check_unique(
             fc,
             &mut target_names,

@@ -206,7 +206,13 @@ fn check_file(
     let Some(spec) = parsed.spec else {
         return (None, fc.diagnostics);
     };
-    let pipeline = check::check_pipeline(&spec, parsed.connections_incomplete, ctx, &mut fc);
+    let pipeline = check::check_pipeline(
+        &spec,
+        parsed.connections_incomplete,
+        &parsed.rules,
+        ctx,
+        &mut fc,
+    );
     check_across(&spec, &mut fc, across);
     let pipeline = if fc.diagnostics.is_empty() {
         pipeline

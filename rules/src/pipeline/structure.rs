@@ -18,6 +18,48 @@ pub(crate) struct Parsed {
     pub spec: Option<PipelineSpec>,
     /// Whether some connection failed to deserialize (so "undeclared connection" cannot be judged).
     pub connections_incomplete: bool,
+    /// Where each rule of `spec` (and each of its targets) is in the file: rules or targets that failed to
+    /// deserialize are missing from `spec`, so positions in `spec` and in the file can differ.
+    pub rules: Vec<RuleLayout>,
+}
+
+/// The file position of one rule of a (possibly partial) spec.
+#[derive(Clone, Debug)]
+pub(crate) struct RuleLayout {
+    /// Index of the rule in the file's `rules` array.
+    pub index: usize,
+    /// Index in the file's `targets` array of each target the spec kept.
+    pub targets: Vec<usize>,
+    /// Whether every target of the rule deserialized.
+    pub complete: bool,
+}
+
+impl Parsed {
+    fn whole(spec: PipelineSpec) -> Self {
+        let rules = spec
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| RuleLayout {
+                index,
+                targets: (0..rule.targets.len()).collect(),
+                complete: true,
+            })
+            .collect();
+        Self {
+            spec: Some(spec),
+            connections_incomplete: false,
+            rules,
+        }
+    }
+
+    fn failed() -> Self {
+        Self {
+            spec: None,
+            connections_incomplete: true,
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// Deserializes `value`, collecting `(path, problem, at_key)` for each piece that fails.
@@ -38,26 +80,17 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
         )
     }));
     if arrays.iter().any(|path| path == &root) {
-        return Parsed {
-            spec: None,
-            connections_incomplete: true,
-        };
+        return Parsed::failed();
     }
     if problems.len() == before {
         if let Some(spec) = piece::<PipelineSpec>(&value, &root, problems) {
-            return Parsed {
-                spec: Some(spec),
-                connections_incomplete: false,
-            };
+            return Parsed::whole(spec);
         }
         problems.truncate(before);
     }
     let Value::Object(top) = &value else {
         piece::<PipelineSpec>(&value, &root, problems);
-        return Parsed {
-            spec: None,
-            connections_incomplete: true,
-        };
+        return Parsed::failed();
     };
 
     let mut hollow = top.clone();
@@ -105,13 +138,17 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
             }
         }
     }
+    let mut layout = Vec::new();
     if let Some(Value::Array(rules)) = top.get("rules") {
         for (index, value) in rules.iter().enumerate() {
-            if let (Some(rule), Some(spec)) = (
-                parse_rule(value, &root.key("rules").index(index), problems),
-                spec.as_mut(),
-            ) {
+            let parsed = parse_rule(value, &root.key("rules").index(index), problems);
+            if let (Some((rule, targets, complete)), Some(spec)) = (parsed, spec.as_mut()) {
                 spec.rules.push(rule);
+                layout.push(RuleLayout {
+                    index,
+                    targets,
+                    complete,
+                });
             }
         }
     }
@@ -120,6 +157,7 @@ pub(crate) fn parse(value: &Value, problems: &mut Vec<(JsonPath, Problem, bool)>
     Parsed {
         spec,
         connections_incomplete,
+        rules: layout,
     }
 }
 
@@ -207,10 +245,11 @@ fn parse_rule(
     value: &Value,
     path: &JsonPath,
     problems: &mut Vec<(JsonPath, Problem, bool)>,
-) -> Option<RuleSpec> {
+) -> Option<(RuleSpec, Vec<usize>, bool)> {
     let mut probe = Vec::new();
     if let Some(rule) = piece::<RuleSpec>(value, path, &mut probe) {
-        return Some(rule);
+        let targets = (0..rule.targets.len()).collect();
+        return Some((rule, targets, true));
     }
     let Value::Object(fields) = value else {
         problems.extend(probe);
@@ -221,19 +260,22 @@ fn parse_rule(
         Some(slot @ Value::Array(_)) => std::mem::replace(slot, Value::Array(Vec::new())),
         _ => Value::Array(Vec::new()),
     };
-    let mut rule = piece::<RuleSpec>(&Value::Object(hollow), path, problems);
+    let mut rule = piece::<RuleSpec>(&Value::Object(hollow), path, problems)?;
     // A rule with a broken target is still checked (its pattern, its other targets).
+    let mut kept = Vec::new();
+    let mut complete = true;
     if let Value::Array(targets) = targets {
         for (index, value) in targets.iter().enumerate() {
-            if let (Some(target), Some(rule)) = (
-                piece(value, &path.key("targets").index(index), problems),
-                rule.as_mut(),
-            ) {
-                rule.targets.push(target);
+            match piece(value, &path.key("targets").index(index), problems) {
+                Some(target) => {
+                    rule.targets.push(target);
+                    kept.push(index);
+                }
+                None => complete = false,
             }
         }
     }
-    rule
+    Some((rule, kept, complete))
 }
 
 fn same_kind(a: &Value, b: &Value) -> bool {
