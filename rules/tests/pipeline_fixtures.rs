@@ -276,3 +276,24 @@ fn the_schema_rejects_unknown_fields_and_describes_every_field() {
         }
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_neither_an_error_nor_a_column() {
+    let text = "\u{feff}{\"name\": \"bom\", \"bus\": {\"partitions\": 0}}";
+    let checked = pipeline::check(
+        &[SourceFile {
+            name: "bom.json",
+            text,
+        }],
+        &context(),
+    );
+    let lines: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        ["bom.json:1:39: $.bus.partitions: partitions must be at least 1"]
+    );
+}

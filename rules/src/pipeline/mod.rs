@@ -119,8 +119,25 @@ pub fn load(files: &[SourceFile<'_>], ctx: &LoadContext<'_>) -> Result<Vec<Pipel
 
 /// The JSON Schema (draft 2020-12) of a pipeline file, as printed by `busbar schema pipeline`.
 pub fn json_schema() -> Value {
-    let schema = schemars::schema_for!(PipelineSpec);
-    schema.to_value()
+    let mut schema = schemars::schema_for!(PipelineSpec).to_value();
+    unwrap_descriptions(&mut schema);
+    schema
+}
+
+/// Doc comments are wrapped at the source's line width; editors show descriptions as flowing text.
+fn unwrap_descriptions(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                match item {
+                    Value::String(text) if key == "description" => *text = text.replace('\n', " "),
+                    _ => unwrap_descriptions(item),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(unwrap_descriptions),
+        _ => {}
+    }
 }
 
 /// What must be unique across the files of one process, with where each was first seen.
@@ -136,6 +153,11 @@ fn check_file(
     ctx: &LoadContext<'_>,
     across: &mut Across,
 ) -> (Option<Pipeline>, Vec<Diagnostic>) {
+    // Some editors start UTF-8 files with a byte-order mark, which is not JSON and not a column either.
+    let file = &SourceFile {
+        name: file.name,
+        text: file.text.strip_prefix('\u{feff}').unwrap_or(file.text),
+    };
     let value: Value = match serde_json::from_str(file.text) {
         Ok(value) => value,
         Err(err) => {
