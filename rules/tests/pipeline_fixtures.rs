@@ -297,3 +297,34 @@ fn a_byte_order_mark_is_neither_an_error_nor_a_column() {
         ["bom.json:1:39: $.bus.partitions: partitions must be at least 1"]
     );
 }
+
+/// The published schema, run by a real JSON Schema validator as an editor would: it accepts every good fixture
+/// and rejects the shape errors it can see (unknown fields, wrong types, arrays for objects, bad durations).
+#[test]
+fn a_json_schema_validator_accepts_the_good_fixtures_and_rejects_bad_shapes() {
+    let schema = pipeline::json_schema();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let parse = |path: &Path| -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap()
+    };
+    for file in fixtures("good") {
+        let errors: Vec<String> = validator
+            .iter_errors(&parse(&file))
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{}: {errors:?}", file.display());
+    }
+    for name in [
+        "shape.json",
+        "arrays.json",
+        "not-an-object.json",
+        "partial.json",
+    ] {
+        let file = Path::new(FIXTURES).join("bad").join(name);
+        assert!(
+            !validator.is_valid(&parse(&file)),
+            "the schema accepts {}",
+            file.display()
+        );
+    }
+}
