@@ -15,20 +15,30 @@ impl Cidr {
             Some((a, l)) => (a, Some(l)),
             None => (text, None),
         };
-        let ip: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{text:?} is not a CIDR block: {addr:?} is not an IPv4 or IPv6 address"))?;
+        let ip: IpAddr = addr.parse().map_err(|_| {
+            format!("{text:?} is not a CIDR block: {addr:?} is not an IPv4 or IPv6 address")
+        })?;
         let max = if ip.is_ipv4() { 32 } else { 128 };
         let len = match len {
             None => max,
             Some(l) => match l.parse::<u8>() {
                 Ok(n) if n <= max && !l.starts_with('+') => n,
-                _ => return Err(format!("{text:?} is not a CIDR block: prefix length must be 0..={max}")),
+                _ => {
+                    return Err(format!(
+                        "{text:?} is not a CIDR block: prefix length must be 0..={max}"
+                    ));
+                }
             },
         };
         Ok(match ip {
-            IpAddr::V4(a) => Cidr::V4 { net: mask32(u32::from(a), len), len },
-            IpAddr::V6(a) => Cidr::V6 { net: mask128(u128::from(a), len), len },
+            IpAddr::V4(a) => Cidr::V4 {
+                net: mask32(u32::from(a), len),
+                len,
+            },
+            IpAddr::V6(a) => Cidr::V6 {
+                net: mask128(u128::from(a), len),
+                len,
+            },
         })
     }
 
@@ -42,11 +52,19 @@ impl Cidr {
 }
 
 pub(crate) fn mask32(a: u32, len: u8) -> u32 {
-    if len == 0 { 0 } else { a & (u32::MAX << (32 - u32::from(len))) }
+    if len == 0 {
+        0
+    } else {
+        a & (u32::MAX << (32 - u32::from(len)))
+    }
 }
 
 pub(crate) fn mask128(a: u128, len: u8) -> u128 {
-    if len == 0 { 0 } else { a & (u128::MAX << (128 - u32::from(len))) }
+    if len == 0 {
+        0
+    } else {
+        a & (u128::MAX << (128 - u32::from(len)))
+    }
 }
 
 #[cfg(test)]
@@ -61,7 +79,11 @@ mod tests {
             ("172.16.0.0/12", "172.31.255.1", true),
             ("192.168.1.0/31", "192.168.1.1", true),
             ("0.0.0.0/0", "8.8.8.8", true),
-            ("2001:db8::/32", "2001:0DB8:0000:0000:0000:0000:0000:0001", true),
+            (
+                "2001:db8::/32",
+                "2001:0DB8:0000:0000:0000:0000:0000:0001",
+                true,
+            ),
             ("2001:db8::/32", "2001:db9::1", false),
             ("10.0.0.1", "10.0.0.1", true),
             ("10.0.0.0/8", "::ffff:10.0.0.1", false),
@@ -70,7 +92,13 @@ mod tests {
             let c = Cidr::parse(block).unwrap();
             assert_eq!(c.contains(ip.parse().unwrap()), *expected, "{block} {ip}");
         }
-        for bad in ["xx.11.xx/8", "300.0.0.0/8", "10.0.0.0/33", "10.0.0.0/", "::/129"] {
+        for bad in [
+            "xx.11.xx/8",
+            "300.0.0.0/8",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "::/129",
+        ] {
             assert!(Cidr::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,10 @@ pub struct PatternError {
 
 impl PatternError {
     pub(crate) fn new(path: &JsonPath, message: impl Into<String>) -> Self {
-        Self { path: path.to_string(), message: message.into() }
+        Self {
+            path: path.to_string(),
+            message: message.into(),
+        }
     }
 
     /// JSON path inside the pattern, e.g. `$.detail.state[0].prefix`.
@@ -32,7 +35,10 @@ impl PatternError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
     #[error("event is not valid JSON at byte {offset}: {message}")]
-    Syntax { offset: usize, message: &'static str },
+    Syntax {
+        offset: usize,
+        message: &'static str,
+    },
     #[error("event is not valid UTF-8 at byte {offset}")]
     Utf8 { offset: usize },
     #[error("event must be a JSON object, found {found}")]

@@ -75,15 +75,26 @@ impl Pattern {
 
 fn node_matches(node: &Node, prefix: &str, flat: &HashMap<String, Vec<Leaf<'_>>>) -> bool {
     let fields_ok = node.fields.iter().all(|(key, child)| {
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match child {
             Child::Node(inner) => node_matches(inner, &path, flat),
             Child::Leaf(conds) => {
-                let values: Vec<Scalar<'_>> =
-                    flat.get(&path).map(|v| v.iter().map(Leaf::scalar).collect()).unwrap_or_default();
+                let values: Vec<Scalar<'_>> = flat
+                    .get(&path)
+                    .map(|v| v.iter().map(Leaf::scalar).collect())
+                    .unwrap_or_default();
                 test_field(conds, &values)
             }
         }
     });
-    fields_ok && node.ors.iter().all(|group| group.iter().any(|branch| node_matches(branch, prefix, flat)))
+    fields_ok
+        && node.ors.iter().all(|group| {
+            group
+                .iter()
+                .any(|branch| node_matches(branch, prefix, flat))
+        })
 }

@@ -21,17 +21,28 @@ const SIZE_LIMIT: usize = 1 << 20;
 
 impl IRegexp {
     pub(crate) fn parse(source: &str) -> Result<IRegexp, String> {
-        let mut t = Translator { chars: source.chars().collect(), pos: 0, out: String::from("^(?:") };
-        t.regexp(0).map_err(|e| format!("regex {source:?} is not I-Regexp (RFC 9485): {e}"))?;
+        let mut t = Translator {
+            chars: source.chars().collect(),
+            pos: 0,
+            out: String::from("^(?:"),
+        };
+        t.regexp(0)
+            .map_err(|e| format!("regex {source:?} is not I-Regexp (RFC 9485): {e}"))?;
         if t.pos != t.chars.len() {
-            return Err(format!("regex {source:?} is not I-Regexp (RFC 9485): unbalanced ')' at character {}", t.pos));
+            return Err(format!(
+                "regex {source:?} is not I-Regexp (RFC 9485): unbalanced ')' at character {}",
+                t.pos
+            ));
         }
         t.out.push_str(")$");
         let regex = regex::RegexBuilder::new(&t.out)
             .size_limit(SIZE_LIMIT)
             .build()
             .map_err(|e| format!("regex {source:?} is too large or unsupported: {e}"))?;
-        Ok(IRegexp { source: source.to_owned(), regex })
+        Ok(IRegexp {
+            source: source.to_owned(),
+            regex,
+        })
     }
 
     pub(crate) fn is_match(&self, s: &str) -> bool {
@@ -46,8 +57,9 @@ struct Translator {
 }
 
 const CATEGORIES: &[&str] = &[
-    "L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc", "Pd", "Ps", "Pe",
-    "Pi", "Pf", "Po", "Z", "Zs", "Zl", "Zp", "S", "Sm", "Sc", "Sk", "So", "C", "Cc", "Cf", "Co", "Cn",
+    "L", "Lu", "Ll", "Lt", "Lm", "Lo", "M", "Mn", "Mc", "Me", "N", "Nd", "Nl", "No", "P", "Pc",
+    "Pd", "Ps", "Pe", "Pi", "Pf", "Po", "Z", "Zs", "Zl", "Zp", "S", "Sm", "Sc", "Sk", "So", "C",
+    "Cc", "Cf", "Co", "Cn",
 ];
 
 impl Translator {
@@ -121,7 +133,11 @@ impl Translator {
                 let mut max = Some(min);
                 if self.peek() == Some(',') {
                     self.pos += 1;
-                    max = if self.peek() == Some('}') { None } else { Some(self.digits()?) };
+                    max = if self.peek() == Some('}') {
+                        None
+                    } else {
+                        Some(self.digits()?)
+                    };
                 }
                 if self.peek() != Some('}') {
                     return self.err("expected '}' closing the quantifier");
@@ -137,7 +153,9 @@ impl Translator {
             _ => return Ok(()),
         }
         if matches!(self.peek(), Some('*' | '+' | '?' | '{')) {
-            return self.err("a quantifier cannot follow a quantifier (no lazy or possessive forms in I-Regexp)");
+            return self.err(
+                "a quantifier cannot follow a quantifier (no lazy or possessive forms in I-Regexp)",
+            );
         }
         Ok(())
     }
@@ -148,16 +166,23 @@ impl Translator {
             self.pos += 1;
         }
         let text: String = self.chars[start..self.pos].iter().collect();
-        text.parse::<u32>().ok().filter(|n| *n <= 1000).map_or_else(|| self.err("expected a count 0..=1000"), Ok)
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 1000)
+            .map_or_else(|| self.err("expected a count 0..=1000"), Ok)
     }
 
     /// `\` escapes; inside a class (`in_class`) only single-character and category escapes exist too.
     fn escape(&mut self, in_class: bool) -> Result<(), String> {
         self.pos += 1;
-        let Some(c) = self.peek() else { return self.err("trailing backslash") };
+        let Some(c) = self.peek() else {
+            return self.err("trailing backslash");
+        };
         self.pos += 1;
         match c {
-            '(' | ')' | '*' | '+' | '-' | '.' | '?' | '[' | '\\' | ']' | '^' | '{' | '|' | '}' => self.literal(c),
+            '(' | ')' | '*' | '+' | '-' | '.' | '?' | '[' | '\\' | ']' | '^' | '{' | '|' | '}' => {
+                self.literal(c)
+            }
             'n' => self.out.push_str("\\n"),
             'r' => self.out.push_str("\\r"),
             't' => self.out.push_str("\\t"),
@@ -172,14 +197,17 @@ impl Translator {
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
                 if self.peek() != Some('}') || !CATEGORIES.contains(&name.as_str()) {
-                    return self.err("\\p{..} takes a Unicode general category such as L, Lu or Nd");
+                    return self
+                        .err("\\p{..} takes a Unicode general category such as L, Lu or Nd");
                 }
                 self.pos += 1;
                 write!(self.out, "\\{c}{{{name}}}").expect("string write");
             }
             other => {
                 let _ = in_class;
-                return self.err(&format!("\\{other} is not an I-Regexp escape (no \\d, \\w, \\s, \\b or back-references)"));
+                return self.err(&format!(
+                    "\\{other} is not an I-Regexp escape (no \\d, \\w, \\s, \\b or back-references)"
+                ));
             }
         }
         Ok(())
@@ -194,7 +222,9 @@ impl Translator {
         }
         let mut first = true;
         loop {
-            let Some(c) = self.peek() else { return self.err("missing ']'") };
+            let Some(c) = self.peek() else {
+                return self.err("missing ']'");
+            };
             match c {
                 ']' if !first => {
                     self.pos += 1;
@@ -205,10 +235,14 @@ impl Translator {
                     self.pos += 1;
                     self.out.push_str("\\-");
                 }
-                '\\' if matches!(self.chars.get(self.pos + 1), Some('p' | 'P')) => self.escape(true)?,
+                '\\' if matches!(self.chars.get(self.pos + 1), Some('p' | 'P')) => {
+                    self.escape(true)?
+                }
                 _ => {
                     self.class_char()?;
-                    if self.peek() == Some('-') && self.chars.get(self.pos + 1).is_some_and(|n| *n != ']') {
+                    if self.peek() == Some('-')
+                        && self.chars.get(self.pos + 1).is_some_and(|n| *n != ']')
+                    {
                         self.pos += 1;
                         self.out.push('-');
                         self.class_char()?;
@@ -221,8 +255,12 @@ impl Translator {
 
     fn class_char(&mut self) -> Result<(), String> {
         match self.peek() {
-            Some('\\') if !matches!(self.chars.get(self.pos + 1), Some('p' | 'P')) => self.escape(true),
-            Some(c @ ('[' | ']' | '-' | '\\')) => self.err(&format!("'{c}' must be escaped inside a character class")),
+            Some('\\') if !matches!(self.chars.get(self.pos + 1), Some('p' | 'P')) => {
+                self.escape(true)
+            }
+            Some(c @ ('[' | ']' | '-' | '\\')) => {
+                self.err(&format!("'{c}' must be escaped inside a character class"))
+            }
             Some(c) => {
                 self.pos += 1;
                 self.literal(c);
@@ -265,7 +303,20 @@ mod tests {
 
     #[test]
     fn rejects_non_iregexp() {
-        for bad in ["\\d+", "a*?", "(?i)a", "a{2", "(a", "a)", "[a", "\\w", "\\p{Greek}", "*a", "a{3,1}", "\\1"] {
+        for bad in [
+            "\\d+",
+            "a*?",
+            "(?i)a",
+            "a{2",
+            "(a",
+            "a)",
+            "[a",
+            "\\w",
+            "\\p{Greek}",
+            "*a",
+            "a{3,1}",
+            "\\1",
+        ] {
             assert!(IRegexp::parse(bad).is_err(), "{bad}");
         }
     }

@@ -22,16 +22,26 @@ pub struct Num {
 impl Num {
     pub(crate) fn from_json(n: &serde_json::Number) -> Num {
         if let Some(i) = n.as_i64() {
-            Num { key: NumKey::Int(i128::from(i)), value: i as f64 }
+            Num {
+                key: NumKey::Int(i128::from(i)),
+                value: i as f64,
+            }
         } else if let Some(u) = n.as_u64() {
-            Num { key: NumKey::Int(i128::from(u)), value: u as f64 }
+            Num {
+                key: NumKey::Int(i128::from(u)),
+                value: u as f64,
+            }
         } else {
             Num::from_f64(n.as_f64().unwrap_or(0.0))
         }
     }
 
     pub(crate) fn from_f64(f: f64) -> Num {
-        let key = if f.fract() == 0.0 && f.abs() < 1.0e38 { NumKey::Int(f as i128) } else { NumKey::Float(f.to_bits()) };
+        let key = if f.fract() == 0.0 && f.abs() < 1.0e38 {
+            NumKey::Int(f as i128)
+        } else {
+            NumKey::Float(f.to_bits())
+        };
         Num { key, value: f }
     }
 
@@ -39,10 +49,16 @@ impl Num {
     pub(crate) fn from_text(text: &str) -> Num {
         if !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
             if let Ok(i) = text.parse::<i64>() {
-                return Num { key: NumKey::Int(i128::from(i)), value: i as f64 };
+                return Num {
+                    key: NumKey::Int(i128::from(i)),
+                    value: i as f64,
+                };
             }
             if let Ok(u) = text.parse::<u64>() {
-                return Num { key: NumKey::Int(i128::from(u)), value: u as f64 };
+                return Num {
+                    key: NumKey::Int(i128::from(u)),
+                    value: u as f64,
+                };
             }
         }
         Num::from_f64(text.parse::<f64>().unwrap_or(0.0))
@@ -55,18 +71,37 @@ mod tests {
 
     #[test]
     fn equal_spellings_share_a_key() {
-        for (a, b) in [("300", "3.0e2"), ("3", "3.0"), ("0", "-0.0"), ("0.1", "1e-1"), ("-12.5", "-1.25E1")] {
+        for (a, b) in [
+            ("300", "3.0e2"),
+            ("3", "3.0"),
+            ("0", "-0.0"),
+            ("0.1", "1e-1"),
+            ("-12.5", "-1.25E1"),
+        ] {
             assert_eq!(Num::from_text(a).key, Num::from_text(b).key, "{a} vs {b}");
         }
-        assert_ne!(Num::from_text("9007199254740993").key, Num::from_text("9007199254740992").key);
+        assert_ne!(
+            Num::from_text("9007199254740993").key,
+            Num::from_text("9007199254740992").key
+        );
         assert_ne!(Num::from_text("0.1").key, Num::from_text("0.10000001").key);
     }
 
     #[test]
     fn value_and_text_agree() {
-        for text in ["9007199254740993", "18446744073709551615", "-5", "0.25", "1e300", "999999999.999999", "1e19"] {
+        for text in [
+            "9007199254740993",
+            "18446744073709551615",
+            "-5",
+            "0.25",
+            "1e300",
+            "999999999.999999",
+            "1e19",
+        ] {
             let v: serde_json::Value = serde_json::from_str(text).unwrap();
-            let serde_json::Value::Number(n) = v else { panic!() };
+            let serde_json::Value::Number(n) = v else {
+                panic!()
+            };
             assert_eq!(Num::from_json(&n), Num::from_text(text), "{text}");
         }
     }

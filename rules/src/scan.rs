@@ -30,9 +30,18 @@ pub(crate) fn scan<'a>(
     path: &mut String,
     out: &mut Vec<(u32, Leaf<'a>)>,
 ) -> Result<(), EventError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| EventError::Utf8 { offset: e.valid_up_to() })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| EventError::Utf8 {
+        offset: e.valid_up_to(),
+    })?;
     path.clear();
-    let mut s = Scanner { text, b: bytes, i: 0, table, path, out };
+    let mut s = Scanner {
+        text,
+        b: bytes,
+        i: 0,
+        table,
+        path,
+        out,
+    };
     s.ws();
     if s.peek() != Some(b'{') {
         let found = match s.peek() {
@@ -68,7 +77,10 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn err(&self, message: &'static str) -> EventError {
-        EventError::Syntax { offset: self.i, message }
+        EventError::Syntax {
+            offset: self.i,
+            message,
+        }
     }
 
     fn ws(&mut self) {
@@ -90,7 +102,10 @@ impl<'a> Scanner<'a, '_> {
     /// An object at the current path. `interior`: some needed path lies below, so keys are looked up.
     fn object(&mut self, depth: usize, interior: bool) -> Result<(), EventError> {
         if depth >= MAX_DEPTH {
-            return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+            return Err(EventError::TooDeep {
+                offset: self.i,
+                limit: MAX_DEPTH,
+            });
         }
         self.i += 1; // '{'
         self.ws();
@@ -138,10 +153,19 @@ impl<'a> Scanner<'a, '_> {
     fn value(&mut self, depth: usize, entry: PathEntry) -> Result<(), EventError> {
         self.ws();
         let leaf = match self.peek() {
-            Some(b'{') => return if entry.interior { self.object(depth, true) } else { self.skip(depth) },
+            Some(b'{') => {
+                return if entry.interior {
+                    self.object(depth, true)
+                } else {
+                    self.skip(depth)
+                };
+            }
             Some(b'[') => {
                 if depth >= MAX_DEPTH {
-                    return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+                    return Err(EventError::TooDeep {
+                        offset: self.i,
+                        limit: MAX_DEPTH,
+                    });
                 }
                 self.i += 1;
                 self.ws();
@@ -200,7 +224,10 @@ impl<'a> Scanner<'a, '_> {
             Some(b'{') => self.object(depth, false),
             Some(b'[') => {
                 if depth >= MAX_DEPTH {
-                    return Err(EventError::TooDeep { offset: self.i, limit: MAX_DEPTH });
+                    return Err(EventError::TooDeep {
+                        offset: self.i,
+                        limit: MAX_DEPTH,
+                    });
                 }
                 self.i += 1;
                 self.ws();
@@ -287,7 +314,10 @@ impl<'a> Scanner<'a, '_> {
             escaped = true;
             match self.b.get(j + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i = j + 2,
-                Some(b'u') if self.b.len() >= j + 6 && self.b[j + 2..j + 6].iter().all(u8::is_ascii_hexdigit) => {
+                Some(b'u')
+                    if self.b.len() >= j + 6
+                        && self.b[j + 2..j + 6].iter().all(u8::is_ascii_hexdigit) =>
+                {
                     i = j + 6
                 }
                 _ => {
@@ -309,8 +339,11 @@ impl<'a> Scanner<'a, '_> {
             return Ok(Cow::Borrowed(&self.text[start..end]));
         }
         // Rare path: let serde_json decode escapes (surrogate pairs included).
-        serde_json::from_str::<String>(&self.text[start - 1..=end]).map(Cow::Owned).map_err(|_| {
-            EventError::Syntax { offset: at, message: "invalid \\u escape (unpaired surrogate)" }
-        })
+        serde_json::from_str::<String>(&self.text[start - 1..=end])
+            .map(Cow::Owned)
+            .map_err(|_| EventError::Syntax {
+                offset: at,
+                message: "invalid \\u escape (unpaired surrogate)",
+            })
     }
 }

@@ -65,7 +65,10 @@ const RESERVED: &[(&str, Var)] = &[
 
 impl InputTransformer {
     /// Validate a paths map and a template; errors here are what EventBridge rejects when the target is created.
-    pub fn new<'m, M>(input_paths_map: M, input_template: &str) -> Result<InputTransformer, TransformError>
+    pub fn new<'m, M>(
+        input_paths_map: M,
+        input_template: &str,
+    ) -> Result<InputTransformer, TransformError>
     where
         M: IntoIterator<Item = (&'m String, &'m Value)>,
     {
@@ -73,28 +76,48 @@ impl InputTransformer {
         let mut paths = Vec::new();
         for (name, path) in input_paths_map {
             let bad = |message: String| TransformError::PathsMap { message };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(bad(format!("variable name {name:?} must be letters, digits, '_' or '-'")));
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(bad(format!(
+                    "variable name {name:?} must be letters, digits, '_' or '-'"
+                )));
             }
             if name.starts_with("aws.") {
                 return Err(bad(format!("variable name {name:?} is reserved")));
             }
             let Some(path) = path.as_str() else {
-                return Err(bad(format!("variable {name:?}: the JSONPath must be a string, found {path}")));
+                return Err(bad(format!(
+                    "variable {name:?}: the JSONPath must be a string, found {path}"
+                )));
             };
             if !path.starts_with('$') {
-                return Err(bad(format!("variable {name:?}: JSONPath {path:?} must start with '$', e.g. \"$.detail.id\"")));
+                return Err(bad(format!(
+                    "variable {name:?}: JSONPath {path:?} must start with '$', e.g. \"$.detail.id\""
+                )));
             }
             let rfc = to_rfc9535(path);
-            jsonpath_rust::parser::parse_json_path(&rfc)
-                .map_err(|e| bad(format!("variable {name:?}: JSONPath {path:?} is invalid: {e}")))?;
-            let multi = path.contains('*') || path.contains("..") || path.contains('?') || path.contains(':');
+            jsonpath_rust::parser::parse_json_path(&rfc).map_err(|e| {
+                bad(format!(
+                    "variable {name:?}: JSONPath {path:?} is invalid: {e}"
+                ))
+            })?;
+            let multi = path.contains('*')
+                || path.contains("..")
+                || path.contains('?')
+                || path.contains(':');
             names.insert(name.clone(), paths.len());
             paths.push((rfc, multi));
         }
         let json = input_template.trim_start().starts_with('{');
         let segments = parse_template(input_template, &names, json)?;
-        let t = InputTransformer { paths, segments, json };
+        let t = InputTransformer {
+            paths,
+            segments,
+            json,
+        };
         if json {
             // A JSON template must be valid JSON whatever the values: check with stand-ins now.
             let probe = t.render(|var, quoted| match (var, quoted) {
@@ -114,11 +137,25 @@ impl InputTransformer {
     }
 
     /// Apply the transformer to one event.
-    pub fn transform(&self, event: &Value, ctx: &TransformContext<'_>) -> Result<String, TransformError> {
-        let values: Vec<Option<Value>> = self.paths.iter().map(|(p, multi)| select(event, p, *multi)).collect();
+    pub fn transform(
+        &self,
+        event: &Value,
+        ctx: &TransformContext<'_>,
+    ) -> Result<String, TransformError> {
+        let values: Vec<Option<Value>> = self
+            .paths
+            .iter()
+            .map(|(p, multi)| select(event, p, *multi))
+            .collect();
         let json = self.json;
         let out = self.render(|var, quoted| {
-            let text = |s: &str| if !quoted && json { Value::String(s.to_owned()).to_string() } else { s.to_owned() };
+            let text = |s: &str| {
+                if !quoted && json {
+                    Value::String(s.to_owned()).to_string()
+                } else {
+                    s.to_owned()
+                }
+            };
             match var {
                 Var::RuleName => text(ctx.rule_name),
                 Var::RuleArn => text(ctx.rule_arn),
@@ -136,7 +173,10 @@ impl InputTransformer {
         });
         if json {
             if let Err(e) = serde_json::from_str::<Value>(&out) {
-                return Err(TransformError::InvalidJsonOutput { message: e.to_string(), output: out });
+                return Err(TransformError::InvalidJsonOutput {
+                    message: e.to_string(),
+                    output: out,
+                });
             }
         }
         Ok(out)
@@ -161,14 +201,20 @@ fn to_rfc9535(path: &str) -> String {
     let mut rest = path;
     while let Some(c) = rest.chars().next() {
         match c {
-            '.' if rest[1..].starts_with('.') || rest[1..].starts_with('[') || rest[1..].starts_with('*') => {
+            '.' if rest[1..].starts_with('.')
+                || rest[1..].starts_with('[')
+                || rest[1..].starts_with('*') =>
+            {
                 out.push('.');
                 rest = &rest[1..];
             }
             '.' => {
                 let end = rest[1..].find(['.', '[']).map_or(rest.len(), |i| i + 1);
                 let name = &rest[1..end];
-                let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                let plain = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if plain {
                     out.push('.');
@@ -207,13 +253,19 @@ fn render_value(v: Option<&Value>, json: bool, quoted: bool) -> String {
         (None, false) => String::new(),
         (Some(v), true) => v.to_string(),
         (Some(Value::String(s)), false) => s.clone(),
-        (Some(v @ (Value::Object(_) | Value::Array(_))), false) if !json => v.to_string().replace('"', ""),
+        (Some(v @ (Value::Object(_) | Value::Array(_))), false) if !json => {
+            v.to_string().replace('"', "")
+        }
         (Some(v), false) => v.to_string(),
     }
 }
 
 /// Split the template into text and placeholders, noting which placeholders sit inside a JSON string.
-fn parse_template(t: &str, names: &BTreeMap<String, usize>, json: bool) -> Result<Vec<Segment>, TransformError> {
+fn parse_template(
+    t: &str,
+    names: &BTreeMap<String, usize>,
+    json: bool,
+) -> Result<Vec<Segment>, TransformError> {
     let mut segments = Vec::new();
     let mut text = String::new();
     let mut in_string = false;
@@ -221,7 +273,9 @@ fn parse_template(t: &str, names: &BTreeMap<String, usize>, json: bool) -> Resul
     while let Some((i, c)) = chars.next() {
         if c == '<' {
             let rest = &t[i + 1..];
-            let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(rest.len());
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+                .unwrap_or(rest.len());
             if len > 0 && rest[len..].starts_with('>') {
                 let name = &rest[..len];
                 let var = match RESERVED.iter().find(|(n, _)| *n == name) {
@@ -233,7 +287,9 @@ fn parse_template(t: &str, names: &BTreeMap<String, usize>, json: bool) -> Resul
                 let quoted = in_string || !json;
                 if matches!(var, Var::Event | Var::EventJson) && quoted {
                     return Err(TransformError::Template {
-                        message: format!("<{name}> can only be used as a bare value in a JSON template, not inside a string"),
+                        message: format!(
+                            "<{name}> can only be used as a bare value in a JSON template, not inside a string"
+                        ),
                     });
                 }
                 segments.push(Segment::Text(std::mem::take(&mut text)));
@@ -269,24 +325,55 @@ mod tests {
         InputTransformer::new(map.as_object().unwrap(), template)
     }
 
-    const CTX: TransformContext<'static> = TransformContext { rule_name: "r", rule_arn: "arn:r", ingestion_time: "2024-01-01T00:00:00Z" };
+    const CTX: TransformContext<'static> = TransformContext {
+        rule_name: "r",
+        rule_arn: "arn:r",
+        ingestion_time: "2024-01-01T00:00:00Z",
+    };
 
     #[test]
     fn table() {
         let event = json!({"source": "s", "detail": {"a": "x\"y", "n": 5, "o": {"k": "v"}, "l": [1, 2], "items": [{"id": 1}, {"id": 2}]}});
         let cases: &[(Value, &str, &str)] = &[
             (json!({"a": "$.detail.a"}), "plain <a>!", "plain x\"y!"),
-            (json!({"n": "$.detail.n"}), "{\"n\": <n>, \"s\": \"n=<n>\"}", "{\"n\": 5, \"s\": \"n=5\"}"),
+            (
+                json!({"n": "$.detail.n"}),
+                "{\"n\": <n>, \"s\": \"n=<n>\"}",
+                "{\"n\": 5, \"s\": \"n=5\"}",
+            ),
             (json!({"l": "$.detail.l"}), "list <l>", "list [1,2]"),
-            (json!({"ids": "$.detail.items[*].id"}), "{\"ids\": <ids>}", "{\"ids\": [1,2]}"),
-            (json!({"m": "$.detail.missing"}), "{\"m\": <m>}", "{\"m\": null}"),
-            (json!({"i": "$.detail.items[1].id", "d": "$.detail['a']"}), "<i> <d>", "2 x\"y"),
-            (json!({}), "{\"e\": <aws.events.event>}", "{\"e\": {\"source\":\"s\"}}"),
-            (json!({}), "{\"t\": <aws.events.event.ingestion-time>}", "{\"t\": \"2024-01-01T00:00:00Z\"}"),
+            (
+                json!({"ids": "$.detail.items[*].id"}),
+                "{\"ids\": <ids>}",
+                "{\"ids\": [1,2]}",
+            ),
+            (
+                json!({"m": "$.detail.missing"}),
+                "{\"m\": <m>}",
+                "{\"m\": null}",
+            ),
+            (
+                json!({"i": "$.detail.items[1].id", "d": "$.detail['a']"}),
+                "<i> <d>",
+                "2 x\"y",
+            ),
+            (
+                json!({}),
+                "{\"e\": <aws.events.event>}",
+                "{\"e\": {\"source\":\"s\"}}",
+            ),
+            (
+                json!({}),
+                "{\"t\": <aws.events.event.ingestion-time>}",
+                "{\"t\": \"2024-01-01T00:00:00Z\"}",
+            ),
             (json!({}), "\"a < b\" <aws.events.rule-name>", "\"a < b\" r"),
         ];
         for (map, template, expected) in cases {
-            let out = t(map.clone(), template).unwrap().transform(&event, &CTX).unwrap();
+            let out = t(map.clone(), template)
+                .unwrap()
+                .transform(&event, &CTX)
+                .unwrap();
             assert_eq!(&out, expected, "{template}");
         }
     }
@@ -311,7 +398,9 @@ mod tests {
     #[test]
     fn json_output_checked_at_delivery() {
         let tr = t(json!({"a": "$.detail.a"}), "{\"a\": \"<a>\"}").unwrap();
-        let err = tr.transform(&json!({"detail": {"a": "say \"hi\""}}), &CTX).unwrap_err();
+        let err = tr
+            .transform(&json!({"detail": {"a": "say \"hi\""}}), &CTX)
+            .unwrap_err();
         assert!(!err.is_load_time());
     }
 }

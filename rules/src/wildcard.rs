@@ -31,11 +31,17 @@ impl Wildcard {
                             "wildcard {source:?} has an invalid escape \\{other}; only \\* and \\\\ are escapes"
                         ));
                     }
-                    None => return Err(format!("wildcard {source:?} ends with a lone backslash; write \\\\")),
+                    None => {
+                        return Err(format!(
+                            "wildcard {source:?} ends with a lone backslash; write \\\\"
+                        ));
+                    }
                 },
                 '*' => {
                     if prev_star {
-                        return Err(format!("wildcard {source:?} has consecutive '*' characters; use one '*'"));
+                        return Err(format!(
+                            "wildcard {source:?} has consecutive '*' characters; use one '*'"
+                        ));
                     }
                     pieces.push(String::new());
                     prev_star = true;
@@ -52,7 +58,10 @@ impl Wildcard {
                 pieces.len() - 1
             ));
         }
-        Ok(Wildcard { source: source.to_owned(), pieces })
+        Ok(Wildcard {
+            source: source.to_owned(),
+            pieces,
+        })
     }
 
     pub(crate) fn is_match(&self, value: &str) -> bool {
@@ -61,7 +70,10 @@ impl Wildcard {
             return value == first;
         }
         let last = self.pieces.last().expect("two or more pieces");
-        if value.len() < first.len() + last.len() || !value.starts_with(first.as_str()) || !value.ends_with(last.as_str()) {
+        if value.len() < first.len() + last.len()
+            || !value.starts_with(first.as_str())
+            || !value.ends_with(last.as_str())
+        {
             return false;
         }
         // Greedy leftmost search for the middle pieces is exact for `*`-only globs.

@@ -5,7 +5,10 @@ use busbar_rules::{Event, MatcherBuilder, Pattern, PatternOptions};
 use serde_json::{Value, json};
 
 fn load(name: &str) -> Vec<Value> {
-    let path = format!("{}/tests/fixtures/busbar/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/busbar/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -14,13 +17,28 @@ fn pattern_cases() {
     let mut failures = Vec::new();
     for case in load("pattern_cases.json") {
         let id = case["id"].as_str().unwrap();
-        let event = json!({"version": "0", "source": "test", "detail-type": "t", "detail": case["detail"]});
+        let event =
+            json!({"version": "0", "source": "test", "detail-type": "t", "detail": case["detail"]});
         let expected = case["match"].as_bool().unwrap();
         let extension = case["extension"].as_bool().unwrap();
-        let pattern = Pattern::parse(&case["pattern"], &PatternOptions::default()).unwrap_or_else(|e| panic!("{id}: {e}"));
-        assert_eq!(pattern.uses_extensions(), extension, "{id}: uses_extensions");
-        let strict = Pattern::parse(&case["pattern"], &PatternOptions { strict_eventbridge: true });
-        assert_eq!(strict.is_err(), extension, "{id}: strict mode must reject exactly the extensions");
+        let pattern = Pattern::parse(&case["pattern"], &PatternOptions::default())
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(
+            pattern.uses_extensions(),
+            extension,
+            "{id}: uses_extensions"
+        );
+        let strict = Pattern::parse(
+            &case["pattern"],
+            &PatternOptions {
+                strict_eventbridge: true,
+            },
+        );
+        assert_eq!(
+            strict.is_err(),
+            extension,
+            "{id}: strict mode must reject exactly the extensions"
+        );
         if pattern.matches(&event) != expected {
             failures.push(format!("{id} (evaluator): {}", case["note"]));
         }
@@ -41,12 +59,28 @@ fn invalid_patterns_name_the_path() {
         let id = case["id"].as_str().unwrap();
         let strict_only = case["strict_only"].as_bool().unwrap();
         let lenient = Pattern::parse(&case["pattern"], &PatternOptions::default());
-        assert_eq!(lenient.is_ok(), strict_only, "{id}: default mode: {lenient:?}");
-        let strict = Pattern::parse(&case["pattern"], &PatternOptions { strict_eventbridge: true });
+        assert_eq!(
+            lenient.is_ok(),
+            strict_only,
+            "{id}: default mode: {lenient:?}"
+        );
+        let strict = Pattern::parse(
+            &case["pattern"],
+            &PatternOptions {
+                strict_eventbridge: true,
+            },
+        );
         // The path is checked on the mode that rejects for the case's own reason.
-        let err = if strict_only { strict.unwrap_err() } else { lenient.unwrap_err() };
+        let err = if strict_only {
+            strict.unwrap_err()
+        } else {
+            lenient.unwrap_err()
+        };
         assert_eq!(err.path(), case["path"].as_str().unwrap(), "{id}: {err}");
-        assert!(err.to_string().contains(err.path()), "{id}: Display names the path: {err}");
+        assert!(
+            err.to_string().contains(err.path()),
+            "{id}: Display names the path: {err}"
+        );
     }
 }
 
@@ -56,11 +90,27 @@ fn invalid_events_are_errors() {
     let mut b = MatcherBuilder::new();
     b.add(0, &pattern);
     let m = b.build();
-    for bad in [&b"{"[..], b"[]", b"{\"a\":}", b"{\"a\":1,}", b"{\"a\":\"\xff\"}", b"{\"a\":01}", b"{} x", b"{\"a\":\"\\x\"}"] {
-        assert!(m.matches(&Event::Json(bad)).is_err(), "{}", String::from_utf8_lossy(bad));
+    for bad in [
+        &b"{"[..],
+        b"[]",
+        b"{\"a\":}",
+        b"{\"a\":1,}",
+        b"{\"a\":\"\xff\"}",
+        b"{\"a\":01}",
+        b"{} x",
+        b"{\"a\":\"\\x\"}",
+    ] {
+        assert!(
+            m.matches(&Event::Json(bad)).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
     }
     let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
-    assert!(m.matches(&Event::Json(deep.as_bytes())).is_err(), "nesting limit");
+    assert!(
+        m.matches(&Event::Json(deep.as_bytes())).is_err(),
+        "nesting limit"
+    );
 }
 
 #[test]
@@ -72,8 +122,12 @@ fn many_rules_one_matcher() {
             0 => json!({"detail": {"id": [i]}}),
             1 => json!({"detail": {"name": [{"prefix": format!("n{}", i % 50)}]}}),
             2 => json!({"detail": {"amount": [{"numeric": [">", i % 100, "<=", i % 100 + 10]}]}}),
-            3 => json!({"detail": {"name": [{"anything-but": format!("n{}", i % 7)}], "id": [{"exists": true}]}}),
-            _ => json!({"$or": [{"detail": {"tag": [format!("t{}", i % 30)]}}, {"source": [{"wildcard": format!("s{}*", i % 9)}]}]}),
+            3 => {
+                json!({"detail": {"name": [{"anything-but": format!("n{}", i % 7)}], "id": [{"exists": true}]}})
+            }
+            _ => {
+                json!({"$or": [{"detail": {"tag": [format!("t{}", i % 30)]}}, {"source": [{"wildcard": format!("s{}*", i % 9)}]}]})
+            }
         };
         patterns.push(Pattern::parse(&p, &PatternOptions::default()).unwrap());
     }
@@ -84,8 +138,17 @@ fn many_rules_one_matcher() {
     let m = b.build();
     for k in 0..60 {
         let event = json!({"source": format!("s{}x", k % 11), "detail": {"id": k * 7, "name": format!("n{}", k % 60), "amount": k % 120, "tag": [format!("t{}", k % 40), "other"]}});
-        let want: Vec<usize> = patterns.iter().enumerate().filter(|(_, p)| p.matches(&event)).map(|(i, _)| i).collect();
+        let want: Vec<usize> = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.matches(&event))
+            .map(|(i, _)| i)
+            .collect();
         assert!(!want.is_empty());
-        assert_eq!(m.matches(&Event::Value(&event)).unwrap(), want, "event {event}");
+        assert_eq!(
+            m.matches(&Event::Value(&event)).unwrap(),
+            want,
+            "event {event}"
+        );
     }
 }

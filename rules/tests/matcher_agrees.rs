@@ -10,9 +10,29 @@ const KEYS: &[&str] = &["a", "b", "c", "b.c"];
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
-        prop::sample::select(vec!["", "x", "xy", "Xy", "yx", "x*y", "10.0.0.7", "10.1.0.1", "2001:db8::1", "ÄBC", "äbc"])
-            .prop_map(|s| json!(s)),
-        prop::sample::select(vec![json!(0), json!(1), json!(2.5), json!(-3), json!(300), json!(3e2), json!(1e10)]),
+        prop::sample::select(vec![
+            "",
+            "x",
+            "xy",
+            "Xy",
+            "yx",
+            "x*y",
+            "10.0.0.7",
+            "10.1.0.1",
+            "2001:db8::1",
+            "ÄBC",
+            "äbc"
+        ])
+        .prop_map(|s| json!(s)),
+        prop::sample::select(vec![
+            json!(0),
+            json!(1),
+            json!(2.5),
+            json!(-3),
+            json!(300),
+            json!(3e2),
+            json!(1e10)
+        ]),
         any::<bool>().prop_map(Value::Bool),
         Just(Value::Null),
     ]
@@ -22,8 +42,9 @@ fn event_value() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..4)
-                .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..4).prop_map(|m| {
+                Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
         ]
     })
 }
@@ -49,17 +70,33 @@ fn operator() -> impl Strategy<Value = Value> {
         text().prop_map(|t| json!({"anything-but": {"prefix": t}})),
         text().prop_map(|t| json!({"anything-but": {"suffix": t}})),
         text().prop_map(|t| json!({"anything-but": {"equals-ignore-case": [t, "xy"]}})),
-        prop::sample::select(vec!["x*", "*y", "*", "x*y", "\\*"]).prop_map(|t| json!({"anything-but": {"wildcard": t}})),
-        prop::sample::select(vec!["x*", "*y", "*", "x*y", "x\\*y", "*.*"]).prop_map(|t| json!({"wildcard": t})),
-        (prop::sample::select(vec![">", ">=", "<", "<=", "="]), prop::sample::select(vec![-3.0, 0.0, 1.0, 2.5, 300.0]))
+        prop::sample::select(vec!["x*", "*y", "*", "x*y", "\\*"])
+            .prop_map(|t| json!({"anything-but": {"wildcard": t}})),
+        prop::sample::select(vec!["x*", "*y", "*", "x*y", "x\\*y", "*.*"])
+            .prop_map(|t| json!({"wildcard": t})),
+        (
+            prop::sample::select(vec![">", ">=", "<", "<=", "="]),
+            prop::sample::select(vec![-3.0, 0.0, 1.0, 2.5, 300.0])
+        )
             .prop_map(|(op, v)| json!({"numeric": [op, v]})),
-        (prop::sample::select(vec![-5.0, 0.0, 1.0]), prop::sample::select(vec![2.5, 300.0, 1e10]))
+        (
+            prop::sample::select(vec![-5.0, 0.0, 1.0]),
+            prop::sample::select(vec![2.5, 300.0, 1e10])
+        )
             .prop_map(|(lo, hi)| json!({"numeric": [">=", lo, "<", hi]})),
         any::<bool>().prop_map(|b| json!({"exists": b})),
-        prop::sample::select(vec!["10.0.0.0/24", "10.0.0.0/8", "2001:db8::/32", "10.0.0.7"]).prop_map(|c| json!({"cidr": c})),
-        prop::sample::select(vec!["x.*", "[a-z]*", "\\p{Lu}.*", "(x|y)+"]).prop_map(|r| json!({"regex": r})),
+        prop::sample::select(vec![
+            "10.0.0.0/24",
+            "10.0.0.0/8",
+            "2001:db8::/32",
+            "10.0.0.7"
+        ])
+        .prop_map(|c| json!({"cidr": c})),
+        prop::sample::select(vec!["x.*", "[a-z]*", "\\p{Lu}.*", "(x|y)+"])
+            .prop_map(|r| json!({"regex": r})),
         (text(), text()).prop_map(|(a, b)| json!({"$and": [{"prefix": a}, {"suffix": b}]})),
-        (text(), prop::sample::select(vec!["x", "xy"])).prop_map(|(a, b)| json!([{"prefix": a}, {"anything-but": b}])),
+        (text(), prop::sample::select(vec!["x", "xy"]))
+            .prop_map(|(a, b)| json!([{"prefix": a}, {"anything-but": b}])),
     ]
 }
 
@@ -78,7 +115,8 @@ fn pattern_node(depth: u32) -> BoxedStrategy<Value> {
     };
     (fields, or)
         .prop_map(|(fields, or)| {
-            let mut m: Map<String, Value> = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let mut m: Map<String, Value> =
+                fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             if let Some(branches) = or {
                 m.insert("$or".to_owned(), Value::Array(branches));
             }

@@ -82,8 +82,13 @@ const NUMERIC_BUDGET: usize = 4_000_000;
 
 impl Numeric {
     fn finish(&mut self) {
-        let mut bounds: Vec<f64> =
-            self.ranges.iter().flat_map(|(r, _)| [r.low, r.high]).flatten().map(|(v, _)| v).collect();
+        let mut bounds: Vec<f64> = self
+            .ranges
+            .iter()
+            .flat_map(|(r, _)| [r.low, r.high])
+            .flatten()
+            .map(|(v, _)| v)
+            .collect();
         bounds.sort_by(f64::total_cmp);
         bounds.dedup();
         // Regions: 0 = below b0, then for each k: 2k+1 = point b_k, 2k+2 = between b_k and b_k+1 (or above).
@@ -108,7 +113,12 @@ impl Numeric {
         let mut regions = Vec::with_capacity(n_regions);
         for region in 0..n_regions {
             let x = sample(region);
-            let hits: Vec<Hit> = self.ranges.iter().filter(|(r, _)| r.contains(x)).map(|(_, h)| *h).collect();
+            let hits: Vec<Hit> = self
+                .ranges
+                .iter()
+                .filter(|(r, _)| r.contains(x))
+                .map(|(_, h)| *h)
+                .collect();
             total += hits.len();
             if total > NUMERIC_BUDGET {
                 return;
@@ -122,7 +132,10 @@ impl Numeric {
 
     fn lookup(&self, x: f64, f: &mut impl FnMut(Hit)) {
         if !self.compiled {
-            self.ranges.iter().filter(|(r, _)| r.contains(x)).for_each(|(_, h)| f(*h));
+            self.ranges
+                .iter()
+                .filter(|(r, _)| r.contains(x))
+                .for_each(|(_, h)| f(*h));
             return;
         }
         if x.is_nan() {
@@ -162,18 +175,41 @@ pub(crate) struct FieldIndex {
 impl FieldIndex {
     /// Index one positive condition. Returns false when it cannot be indexed (`anything-but`,
     /// `exists: false`): the caller then verifies the whole value list directly.
-    pub(crate) fn add(&mut self, cond: &Cond, hit: Hit, add_check: &mut dyn FnMut(&Cond) -> u32) -> bool {
+    pub(crate) fn add(
+        &mut self,
+        cond: &Cond,
+        hit: Hit,
+        add_check: &mut dyn FnMut(&Cond) -> u32,
+    ) -> bool {
         match cond {
-            Cond::Exact(Literal::Str(s)) => self.strs.entry(s.as_str().into()).or_default().push(hit),
+            Cond::Exact(Literal::Str(s)) => {
+                self.strs.entry(s.as_str().into()).or_default().push(hit)
+            }
             Cond::Exact(Literal::Num(n)) => self.nums.entry(n.key).or_default().push(hit),
             Cond::Exact(Literal::Bool(true)) => self.trues.push(hit),
             Cond::Exact(Literal::Bool(false)) => self.falses.push(hit),
             Cond::Exact(Literal::Null) => self.nulls.push(hit),
-            Cond::EqualsIgnoreCase(s) => self.ignore_case.entry(s.as_str().into()).or_default().push(hit),
-            Cond::Prefix { text, ignore_case: false } => self.prefix.add(text, hit),
-            Cond::Prefix { text, ignore_case: true } => self.prefix_ic.add(text, hit),
-            Cond::Suffix { text, ignore_case: false } => self.suffix.add(text, hit),
-            Cond::Suffix { text, ignore_case: true } => self.suffix_ic.add(text, hit),
+            Cond::EqualsIgnoreCase(s) => self
+                .ignore_case
+                .entry(s.as_str().into())
+                .or_default()
+                .push(hit),
+            Cond::Prefix {
+                text,
+                ignore_case: false,
+            } => self.prefix.add(text, hit),
+            Cond::Prefix {
+                text,
+                ignore_case: true,
+            } => self.prefix_ic.add(text, hit),
+            Cond::Suffix {
+                text,
+                ignore_case: false,
+            } => self.suffix.add(text, hit),
+            Cond::Suffix {
+                text,
+                ignore_case: true,
+            } => self.suffix_ic.add(text, hit),
             Cond::Numeric(r) => self.numeric.ranges.push((*r, hit)),
             Cond::Exists(true) => self.exists.push(hit),
             Cond::Exists(false) | Cond::AnythingBut(_) => return false,
@@ -189,23 +225,36 @@ impl FieldIndex {
                     self.cidr_v6_lens.push(*len);
                 }
             }
-            Cond::Wildcard(w) if w.is_exact() => self.strs.entry(w.literal_prefix().into()).or_default().push(hit),
+            Cond::Wildcard(w) if w.is_exact() => self
+                .strs
+                .entry(w.literal_prefix().into())
+                .or_default()
+                .push(hit),
             Cond::Wildcard(w) => {
-                let checked = Hit { cond: hit.cond, check: Some(add_check(cond)) };
+                let checked = Hit {
+                    cond: hit.cond,
+                    check: Some(add_check(cond)),
+                };
                 if w.literal_prefix().is_empty() {
                     self.scan_strings.push(checked);
                 } else {
                     self.prefix.add(w.literal_prefix(), checked);
                 }
             }
-            Cond::Regex(_) => self.scan_strings.push(Hit { cond: hit.cond, check: Some(add_check(cond)) }),
+            Cond::Regex(_) => self.scan_strings.push(Hit {
+                cond: hit.cond,
+                check: Some(add_check(cond)),
+            }),
             Cond::All(all) => {
                 // Index through one component that has a key; the whole conjunction is the check.
                 let Some(guard) = all.iter().find(|c| !matches!(c, Cond::AnythingBut(_))) else {
                     return false;
                 };
                 let check = add_check(cond);
-                let guarded = Hit { cond: hit.cond, check: Some(check) };
+                let guarded = Hit {
+                    cond: hit.cond,
+                    check: Some(check),
+                };
                 let mut no_more_checks = |_: &Cond| check;
                 return self.add(guard, guarded, &mut no_more_checks);
             }
@@ -241,14 +290,17 @@ impl FieldIndex {
                     match s.parse::<IpAddr>() {
                         Ok(IpAddr::V4(a)) => {
                             for &len in &self.cidr_v4_lens {
-                                if let Some(h) = self.cidr_v4.get(&(len, mask32(u32::from(a), len))) {
+                                if let Some(h) = self.cidr_v4.get(&(len, mask32(u32::from(a), len)))
+                                {
                                     h.iter().copied().for_each(&mut *f);
                                 }
                             }
                         }
                         Ok(IpAddr::V6(a)) => {
                             for &len in &self.cidr_v6_lens {
-                                if let Some(h) = self.cidr_v6.get(&(len, mask128(u128::from(a), len))) {
+                                if let Some(h) =
+                                    self.cidr_v6.get(&(len, mask128(u128::from(a), len)))
+                                {
                                     h.iter().copied().for_each(&mut *f);
                                 }
                             }

@@ -1,9 +1,11 @@
 //! Many patterns compiled into one matcher. Each pattern is expanded into AND-branches (its `$or`s multiplied
-//! out); each branch is a set of conditions, one per (path, value list). The per-field indexes (`index.rs`)
-//! turn every event value into the conditions it satisfies; a branch whose indexed conditions are all hit
-//! becomes a candidate, and only candidates verify their remaining conditions (`anything-but`,
-//! `exists: false`), which need the absence of a value and cannot be driven by one. So the work per event
-//! follows the event's size and the number of rules that nearly match, not the number of rules.
+//! out); each branch is a set of conditions, one per (path, value list). Per branch, one anchor condition (the
+//! most selective one that a value can prove: exact values on a field where rules ask for many distinct values
+//! beat ranges, affixes and scans) is put in the per-field indexes (`index.rs`), which turn every event value
+//! into the anchors it satisfies without looking at the others. Only branches whose anchor hits verify their
+//! other conditions, `anything-but` and `exists: false` included (those accept a value by its absence and
+//! cannot drive anything). So the work per event follows the event's size and the number of rules that nearly
+//! match, not the number of rules.
 
 mod index;
 
@@ -55,8 +57,11 @@ impl MatcherBuilder {
             rule_ids: Vec::new(),
             fields_with_exists: Vec::new(),
         };
+        // Pass 1: expand every pattern into AND-branches and learn, per field, how many distinct exact values
+        // rules ask for: that is how well a condition on the field splits the rule set.
         let mut field_of: FxHashMap<String, u32> = FxHashMap::default();
         let mut dense: FxHashMap<RuleId, u32> = FxHashMap::default();
+        let mut expanded: Vec<(u32, Vec<(u32, Vec<Cond>)>)> = Vec::new();
         for (rule, pattern) in &self.rules {
             let next = m.rule_ids.len() as u32;
             let rule_idx = *dense.entry(*rule).or_insert(next);
@@ -64,27 +69,60 @@ impl MatcherBuilder {
                 m.rule_ids.push(*rule);
             }
             for conjunction in pattern.dnf() {
-                let branch = m.branches.len() as u32;
-                let mut need = 0u32;
-                let mut verify = Vec::new();
-                for (path, conds) in conjunction {
-                    let field = *field_of.entry(path.clone()).or_insert_with(|| {
-                        m.fields.push(FieldIndex::default());
-                        m.register_path(&path, m.fields.len() as u32 - 1);
-                        m.fields.len() as u32 - 1
-                    });
-                    let cond = m.conds.len() as u32;
-                    m.conds.push(Condition { branch, field, conds: conds.to_vec() });
-                    if m.index_condition(cond, field, conds) {
-                        need += 1;
-                    } else {
-                        verify.push(cond);
+                let conds = conjunction
+                    .into_iter()
+                    .map(|(path, conds)| {
+                        let field = *field_of.entry(path.clone()).or_insert_with(|| {
+                            m.fields.push(FieldIndex::default());
+                            m.register_path(&path, m.fields.len() as u32 - 1);
+                            m.fields.len() as u32 - 1
+                        });
+                        (field, conds.to_vec())
+                    })
+                    .collect();
+                expanded.push((rule_idx, conds));
+            }
+        }
+        let mut distinct: Vec<rustc_hash::FxHashSet<String>> = vec![Default::default(); m.fields.len()];
+        for (_, conj) in &expanded {
+            for (field, conds) in conj {
+                for c in conds {
+                    if let Cond::Exact(lit) = c {
+                        distinct[*field as usize].insert(format!("{lit:?}"));
                     }
                 }
-                m.branches.push(Branch { rule: rule_idx, need, verify });
-                if need == 0 {
-                    m.always.push(branch);
+            }
+        }
+        // Pass 2: each branch is driven by one anchor condition, the one expected to let the fewest events
+        // through; the others are verified only when the anchor hits. The work per event then follows the rules
+        // that nearly match, not the size of the rule set.
+        for (rule_idx, conj) in expanded {
+            let branch = m.branches.len() as u32;
+            let anchor = conj
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, conds))| indexable(conds))
+                .map(|(i, (field, conds))| (i, selectivity(conds, distinct[*field as usize].len())))
+                .fold(None::<(usize, f64)>, |best, (i, s)| match best {
+                    Some((_, b)) if b >= s => best,
+                    _ => Some((i, s)),
+                })
+                .map(|(i, _)| i);
+            let mut verify = Vec::new();
+            for (i, (field, conds)) in conj.into_iter().enumerate() {
+                let cond = m.conds.len() as u32;
+                let is_anchor = anchor == Some(i);
+                if is_anchor {
+                    m.index_condition(cond, field, &conds);
+                } else {
+                    verify.push(cond);
                 }
+                m.conds.push(Condition { branch, field, conds });
+            }
+            let need = u32::from(anchor.is_some());
+            m.branches.push(Branch { rule: rule_idx, need, verify });
+            if need == 0 {
+                m.always.push(branch);
             }
         }
         for (i, f) in m.fields.iter_mut().enumerate() {
@@ -95,6 +133,32 @@ impl MatcherBuilder {
         }
         m
     }
+}
+
+/// A value list can drive matching through the index unless it accepts values by their absence
+/// (`anything-but`, `exists: false`).
+fn indexable(conds: &[Cond]) -> bool {
+    !conds.iter().any(|c| {
+        matches!(c, Cond::AnythingBut(_) | Cond::Exists(false))
+            || matches!(c, Cond::All(all) if all.iter().all(|x| matches!(x, Cond::AnythingBut(_))))
+    })
+}
+
+/// Rough inverse of the share of events a value list lets through: exact values on a field where rules ask for
+/// many distinct values split best; ranges, affixes and scans less; `exists` hardly at all.
+fn selectivity(conds: &[Cond], distinct_exact: usize) -> f64 {
+    let per = |c: &Cond| -> f64 {
+        match c {
+            Cond::Exact(_) | Cond::EqualsIgnoreCase(_) => distinct_exact.max(2) as f64,
+            Cond::Cidr(_) => 8.0,
+            Cond::Prefix { .. } | Cond::Suffix { .. } => 4.0,
+            Cond::Numeric(_) => 3.0,
+            Cond::Wildcard(_) | Cond::Regex(_) | Cond::All(_) => 2.0,
+            Cond::Exists(_) | Cond::AnythingBut(_) => 1.0,
+        }
+    };
+    // A list lets through the union of its entries.
+    1.0 / conds.iter().map(|c| 1.0 / per(c)).sum::<f64>()
 }
 
 #[derive(Debug)]
@@ -170,12 +234,16 @@ impl MatchScratch {
 /// element layout is the same).
 fn reuse<'a>(mut v: Vec<(u32, Leaf<'static>)>) -> Vec<(u32, Leaf<'a>)> {
     v.clear();
-    v.into_iter().map(|_| unreachable!("vector was cleared")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("vector was cleared"))
+        .collect()
 }
 
 fn recycle(mut v: Vec<(u32, Leaf<'_>)>) -> Vec<(u32, Leaf<'static>)> {
     v.clear();
-    v.into_iter().map(|_| unreachable!("vector was cleared")).collect()
+    v.into_iter()
+        .map(|_| unreachable!("vector was cleared"))
+        .collect()
 }
 
 impl Matcher {
@@ -183,18 +251,14 @@ impl Matcher {
         self.paths.entry(path.into()).or_default().field = Some(field);
         // Every prefix ending before a '.' is interior: event keys that contain dots land on the same paths.
         for (i, _) in path.match_indices('.') {
-            self.paths.entry(path[..i].into()).or_insert(PathEntry::default()).interior = true;
+            self.paths
+                .entry(path[..i].into())
+                .or_insert(PathEntry::default())
+                .interior = true;
         }
     }
 
-    fn index_condition(&mut self, cond: u32, field: u32, conds: &[Cond]) -> bool {
-        // A value list is indexable only if every entry is; otherwise it is verified as a whole.
-        if conds.iter().any(|c| {
-            matches!(c, Cond::AnythingBut(_) | Cond::Exists(false))
-                || matches!(c, Cond::All(all) if all.iter().all(|x| matches!(x, Cond::AnythingBut(_))))
-        }) {
-            return false;
-        }
+    fn index_condition(&mut self, cond: u32, field: u32, conds: &[Cond]) {
         let checks = &mut self.checks;
         let mut add_check = |c: &Cond| {
             checks.push(c.clone());
@@ -203,9 +267,8 @@ impl Matcher {
         let index = &mut self.fields[field as usize];
         for c in conds {
             let added = index.add(c, Hit { cond, check: None }, &mut add_check);
-            debug_assert!(added, "indexability decided above");
+            debug_assert!(added, "indexability decided by the caller");
         }
-        true
     }
 
     /// Number of distinct rule ids.
@@ -215,7 +278,10 @@ impl Matcher {
 
     /// Field paths some pattern reads (dotted), for diagnostics.
     pub fn field_paths(&self) -> impl Iterator<Item = &str> {
-        self.paths.iter().filter(|(_, e)| e.field.is_some()).map(|(p, _)| p.as_ref())
+        self.paths
+            .iter()
+            .filter(|(_, e)| e.field.is_some())
+            .map(|(p, _)| p.as_ref())
     }
 
     /// The ids of the rules matching `event`, ascending. Allocates; the router uses [`Matcher::matches_into`].
@@ -239,7 +305,9 @@ impl Matcher {
             Event::Json(bytes) => scan(bytes, &self.paths, &mut scratch.path, &mut leaves),
             Event::Value(v) => {
                 if !v.is_object() {
-                    Err(EventError::NotAnObject { found: "a non-object JSON value" })
+                    Err(EventError::NotAnObject {
+                        found: "a non-object JSON value",
+                    })
                 } else {
                     scratch.path.clear();
                     self.extract_value(v, &mut scratch.path, &mut leaves);
@@ -270,11 +338,21 @@ impl Matcher {
         }
     }
 
-    fn extract_at<'a>(&self, v: &'a Value, entry: PathEntry, path: &mut String, out: &mut Vec<(u32, Leaf<'a>)>) {
+    fn extract_at<'a>(
+        &self,
+        v: &'a Value,
+        entry: PathEntry,
+        path: &mut String,
+        out: &mut Vec<(u32, Leaf<'a>)>,
+    ) {
         let leaf = match v {
             Value::Object(_) if entry.interior => return self.extract_value(v, path, out),
             Value::Object(_) => return,
-            Value::Array(items) => return items.iter().for_each(|item| self.extract_at(item, entry, path, out)),
+            Value::Array(items) => {
+                return items
+                    .iter()
+                    .for_each(|item| self.extract_at(item, entry, path, out));
+            }
             Value::String(s) => Leaf::Str(std::borrow::Cow::Borrowed(s)),
             Value::Number(n) => Leaf::Num(crate::number::Num::from_json(n)),
             Value::Bool(b) => Leaf::Bool(*b),
@@ -287,7 +365,14 @@ impl Matcher {
 
     fn run(&self, leaves: &[(u32, Leaf<'_>)], s: &mut MatchScratch, out: &mut Vec<RuleId>) {
         let generation = s.generation;
-        let MatchScratch { cond_stamp, branch_stamp, branch_hits, field_stamp, candidates, .. } = s;
+        let MatchScratch {
+            cond_stamp,
+            branch_stamp,
+            branch_hits,
+            field_stamp,
+            candidates,
+            ..
+        } = s;
         let mut mark = |hit: Hit, value: Option<Scalar<'_>>| {
             if let (Some(check), Some(v)) = (hit.check, value) {
                 if !self.checks[check as usize].test(v) {
@@ -316,7 +401,10 @@ impl Matcher {
         }
         for &f in &self.fields_with_exists {
             if field_stamp[f as usize] == generation {
-                self.fields[f as usize].exists.iter().for_each(|h| mark(*h, None));
+                self.fields[f as usize]
+                    .exists
+                    .iter()
+                    .for_each(|h| mark(*h, None));
             }
         }
         let mut values: Vec<Scalar<'_>> = Vec::new();
@@ -329,7 +417,12 @@ impl Matcher {
             let ok = branch.verify.iter().all(|&c| {
                 let cond = &self.conds[c as usize];
                 values.clear();
-                values.extend(leaves.iter().filter(|(f, _)| *f == cond.field).map(|(_, l)| l.scalar()));
+                values.extend(
+                    leaves
+                        .iter()
+                        .filter(|(f, _)| *f == cond.field)
+                        .map(|(_, l)| l.scalar()),
+                );
                 test_field(&cond.conds, &values)
             });
             if ok {

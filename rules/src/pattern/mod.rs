@@ -5,11 +5,11 @@ mod parse;
 
 use std::net::IpAddr;
 
+use crate::cidr::Cidr;
 use crate::error::PatternError;
 use crate::iregexp::IRegexp;
 use crate::number::Num;
 use crate::wildcard::Wildcard;
-use crate::cidr::Cidr;
 
 /// How strictly patterns are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,14 +27,20 @@ pub struct Pattern {
 
 impl Pattern {
     /// Parse and validate a pattern. The error names the JSON path inside the pattern and the problem.
-    pub fn parse(pattern: &serde_json::Value, options: &PatternOptions) -> Result<Pattern, PatternError> {
+    pub fn parse(
+        pattern: &serde_json::Value,
+        options: &PatternOptions,
+    ) -> Result<Pattern, PatternError> {
         parse::parse(pattern, options)
     }
 
     /// Parse a pattern given as JSON text.
     pub fn parse_str(text: &str, options: &PatternOptions) -> Result<Pattern, PatternError> {
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            PatternError::new(&Default::default(), format!("pattern is not valid JSON: {e}"))
+            PatternError::new(
+                &Default::default(),
+                format!("pattern is not valid JSON: {e}"),
+            )
         })?;
         Pattern::parse(&value, options)
     }
@@ -74,9 +80,15 @@ pub const MAX_OR_EXPANSION: usize = 1000;
 impl Node {
     fn expand<'a>(&'a self, prefix: &str, out: &mut Vec<Vec<(String, &'a [Cond])>>) {
         for (key, child) in &self.fields {
-            let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
             match child {
-                Child::Leaf(conds) => out.iter_mut().for_each(|conj| conj.push((path.clone(), conds.as_slice()))),
+                Child::Leaf(conds) => out
+                    .iter_mut()
+                    .for_each(|conj| conj.push((path.clone(), conds.as_slice()))),
                 Child::Node(node) => node.expand(&path, out),
             }
         }
@@ -99,7 +111,10 @@ impl Node {
             }
         }
         for group in &self.ors {
-            let sum = group.iter().map(Node::expansion_size).fold(0usize, usize::saturating_add);
+            let sum = group
+                .iter()
+                .map(Node::expansion_size)
+                .fold(0usize, usize::saturating_add);
             n = n.saturating_mul(sum);
         }
         n
@@ -131,15 +146,21 @@ pub(crate) struct Range {
 
 impl Range {
     pub(crate) fn contains(&self, x: f64) -> bool {
-        self.low.is_none_or(|(l, incl)| if incl { x >= l } else { x > l })
-            && self.high.is_none_or(|(h, incl)| if incl { x <= h } else { x < h })
+        self.low
+            .is_none_or(|(l, incl)| if incl { x >= l } else { x > l })
+            && self
+                .high
+                .is_none_or(|(h, incl)| if incl { x <= h } else { x < h })
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AnythingBut {
     /// Excluded strings and numbers.
-    Values { strs: Vec<String>, nums: Vec<Num> },
+    Values {
+        strs: Vec<String>,
+        nums: Vec<Num>,
+    },
     Prefix(Vec<String>),
     Suffix(Vec<String>),
     /// Lower-cased.
@@ -152,8 +173,14 @@ pub(crate) enum AnythingBut {
 pub(crate) enum Cond {
     Exact(Literal),
     /// `ignore_case` strings are stored lower-cased.
-    Prefix { text: String, ignore_case: bool },
-    Suffix { text: String, ignore_case: bool },
+    Prefix {
+        text: String,
+        ignore_case: bool,
+    },
+    Suffix {
+        text: String,
+        ignore_case: bool,
+    },
     /// Lower-cased.
     EqualsIgnoreCase(String),
     AnythingBut(AnythingBut),
@@ -180,7 +207,10 @@ impl Cond {
     fn is_extension(&self) -> bool {
         match self {
             Cond::Regex(_) | Cond::All(_) => true,
-            Cond::Numeric(r) => [r.low, r.high].iter().flatten().any(|(v, _)| v.abs() > parse::EVENTBRIDGE_NUMERIC_LIMIT),
+            Cond::Numeric(r) => [r.low, r.high]
+                .iter()
+                .flatten()
+                .any(|(v, _)| v.abs() > parse::EVENTBRIDGE_NUMERIC_LIMIT),
             _ => false,
         }
     }
@@ -210,7 +240,9 @@ impl Cond {
             Cond::AnythingBut(ab) => !ab.excludes(v),
             Cond::Numeric(range) => matches!(v, Scalar::Num(n) if range.contains(n.value)),
             Cond::Exists(_) => false,
-            Cond::Cidr(c) => matches!(v, Scalar::Str(s) if s.parse::<IpAddr>().is_ok_and(|ip| c.contains(ip))),
+            Cond::Cidr(c) => {
+                matches!(v, Scalar::Str(s) if s.parse::<IpAddr>().is_ok_and(|ip| c.contains(ip)))
+            }
             Cond::Wildcard(w) => matches!(v, Scalar::Str(s) if w.is_match(s)),
             Cond::Regex(r) => matches!(v, Scalar::Str(s) if r.is_match(s)),
             Cond::All(all) => all.iter().all(|c| c.test(v)),
@@ -222,8 +254,12 @@ impl AnythingBut {
     fn excludes(&self, v: Scalar<'_>) -> bool {
         match (self, v) {
             (AnythingBut::Values { strs, .. }, Scalar::Str(s)) => strs.iter().any(|x| x == s),
-            (AnythingBut::Values { nums, .. }, Scalar::Num(n)) => nums.iter().any(|x| x.key == n.key),
-            (AnythingBut::Prefix(ps), Scalar::Str(s)) => ps.iter().any(|p| s.starts_with(p.as_str())),
+            (AnythingBut::Values { nums, .. }, Scalar::Num(n)) => {
+                nums.iter().any(|x| x.key == n.key)
+            }
+            (AnythingBut::Prefix(ps), Scalar::Str(s)) => {
+                ps.iter().any(|p| s.starts_with(p.as_str()))
+            }
             (AnythingBut::Suffix(ps), Scalar::Str(s)) => ps.iter().any(|p| s.ends_with(p.as_str())),
             (AnythingBut::IgnoreCase(ps), Scalar::Str(s)) => {
                 let l = lower(s);
