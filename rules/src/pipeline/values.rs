@@ -62,11 +62,11 @@ pub(super) fn check_name(
     if is_name(name, MAX_NAME) {
         return;
     }
-    let problem = Problem::InvalidName {
+    let problem = secret_outside_config(name).unwrap_or(Problem::InvalidName {
         kind,
         name: name.to_owned(),
         max: MAX_NAME,
-    };
+    });
     if at_key {
         fc.at_key(path, problem)
     } else {
@@ -76,15 +76,23 @@ pub(super) fn check_name(
 
 pub(super) fn check_topic(fc: &mut FileCheck<'_>, topic: &str, path: &JsonPath) {
     if !is_name(topic, MAX_TOPIC) || topic == "." || topic == ".." {
-        fc.at_value(
-            path,
-            Problem::InvalidName {
-                kind: "topic",
-                name: topic.to_owned(),
-                max: MAX_TOPIC,
-            },
-        );
+        let problem = secret_outside_config(topic).unwrap_or(Problem::InvalidName {
+            kind: "topic",
+            name: topic.to_owned(),
+            max: MAX_TOPIC,
+        });
+        fc.at_value(path, problem);
     }
+}
+
+/// Names and topics are not where secrets go; say so rather than "invalid characters".
+fn secret_outside_config(text: &str) -> Option<Problem> {
+    text.contains("${").then(|| Problem::Invalid {
+        message: format!(
+            "`{text}`: secret references are resolved only in `config` values and connection `url`s; \
+             write the name itself here"
+        ),
+    })
 }
 
 pub(super) fn is_name(name: &str, max: usize) -> bool {
