@@ -1,0 +1,38 @@
+//! One file per Kafka API. Each handler turns a decoded request into a response through the [`LogStore`];
+//! errors become per-topic or per-partition error codes, as Kafka reports them, and are logged.
+//!
+//! [`LogStore`]: crate::log::LogStore
+
+pub mod alter_configs;
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_records;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::protocol::StrBytes;
+
+use crate::error::Error;
+
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+pub(crate) fn topic_name(s: impl Into<String>) -> TopicName {
+    TopicName(str_bytes(s))
+}
+
+/// Error code and message of a result (0 and None on success).
+pub(crate) fn code_and_message<T>(result: &Result<T, Error>) -> (i16, Option<StrBytes>) {
+    match result {
+        Ok(_) => (0, None),
+        Err(err) => (err.code(), Some(str_bytes(err.to_string()))),
+    }
+}
