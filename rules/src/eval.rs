@@ -83,11 +83,8 @@ fn node_matches(node: &Node, prefix: &str, flat: &HashMap<String, Vec<Leaf<'_>>>
         match child {
             Child::Node(inner) => node_matches(inner, &path, flat),
             Child::Leaf(conds) => {
-                let values: Vec<Scalar<'_>> = flat
-                    .get(&path)
-                    .map(|v| v.iter().map(Leaf::scalar).collect())
-                    .unwrap_or_default();
-                test_field(conds, &values)
+                let values: &[Leaf<'_>] = flat.get(&path).map_or(&[], Vec::as_slice);
+                test_field(conds, values.iter().map(Leaf::scalar))
             }
         }
     });

@@ -83,7 +83,8 @@ impl MatcherBuilder {
                 expanded.push((rule_idx, conds));
             }
         }
-        let mut distinct: Vec<rustc_hash::FxHashSet<String>> = vec![Default::default(); m.fields.len()];
+        let mut distinct: Vec<rustc_hash::FxHashSet<String>> =
+            vec![Default::default(); m.fields.len()];
         for (_, conj) in &expanded {
             for (field, conds) in conj {
                 for c in conds {
@@ -98,29 +99,43 @@ impl MatcherBuilder {
         // that nearly match, not the size of the rule set.
         for (rule_idx, conj) in expanded {
             let branch = m.branches.len() as u32;
-            let anchor = conj
+            let mut ranked: Vec<(usize, f64)> = conj
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, conds))| indexable(conds))
                 .map(|(i, (field, conds))| (i, selectivity(conds, distinct[*field as usize].len())))
-                .fold(None::<(usize, f64)>, |best, (i, s)| match best {
-                    Some((_, b)) if b >= s => best,
-                    _ => Some((i, s)),
-                })
-                .map(|(i, _)| i);
+                .collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            // A weak best anchor (a field with few distinct values) lets many branches through; a second anchor
+            // then makes candidates the intersection, counted cheaply instead of verified one by one.
+            let anchors: Vec<usize> = match ranked.as_slice() {
+                [] => vec![],
+                [(first, s), (second, s2), ..] if *s < WEAK_ANCHOR && *s2 >= 2.0 => {
+                    vec![*first, *second]
+                }
+                [(first, _), ..] => vec![*first],
+            };
             let mut verify = Vec::new();
             for (i, (field, conds)) in conj.into_iter().enumerate() {
                 let cond = m.conds.len() as u32;
-                let is_anchor = anchor == Some(i);
+                let is_anchor = anchors.contains(&i);
                 if is_anchor {
                     m.index_condition(cond, field, &conds);
                 } else {
                     verify.push(cond);
                 }
-                m.conds.push(Condition { branch, field, conds });
+                m.conds.push(Condition {
+                    branch,
+                    field,
+                    conds,
+                });
             }
-            let need = u32::from(anchor.is_some());
-            m.branches.push(Branch { rule: rule_idx, need, verify });
+            let need = anchors.len() as u32;
+            m.branches.push(Branch {
+                rule: rule_idx,
+                need,
+                verify,
+            });
             if need == 0 {
                 m.always.push(branch);
             }
@@ -134,6 +149,9 @@ impl MatcherBuilder {
         m
     }
 }
+
+/// Below this selectivity a branch gets a second anchor.
+const WEAK_ANCHOR: f64 = 32.0;
 
 /// A value list can drive matching through the index unless it accepts values by their absence
 /// (`anything-but`, `exists: false`).
@@ -153,7 +171,10 @@ fn selectivity(conds: &[Cond], distinct_exact: usize) -> f64 {
             Cond::Cidr(_) => 8.0,
             Cond::Prefix { .. } | Cond::Suffix { .. } => 4.0,
             Cond::Numeric(_) => 3.0,
-            Cond::Wildcard(_) | Cond::Regex(_) | Cond::All(_) => 2.0,
+            // Indexed by its literal prefix, or else tried on every value (a scan: the worst anchor).
+            Cond::Wildcard(w) if !w.literal_prefix().is_empty() => 4.0,
+            Cond::Wildcard(_) | Cond::Regex(_) => 0.5,
+            Cond::All(_) => 2.0,
             Cond::Exists(_) | Cond::AnythingBut(_) => 1.0,
         }
     };
@@ -316,6 +337,8 @@ impl Matcher {
             }
         };
         if result.is_ok() {
+            // Grouped by field, so a condition's values are one contiguous run.
+            leaves.sort_by_key(|(field, _)| *field);
             self.run(&leaves, scratch, out);
         }
         scratch.leaves = recycle(leaves);
@@ -407,7 +430,6 @@ impl Matcher {
                     .for_each(|h| mark(*h, None));
             }
         }
-        let mut values: Vec<Scalar<'_>> = Vec::new();
         for &b in s.candidates.iter().chain(&self.always) {
             let branch = &self.branches[b as usize];
             let rule = branch.rule as usize;
@@ -416,14 +438,9 @@ impl Matcher {
             }
             let ok = branch.verify.iter().all(|&c| {
                 let cond = &self.conds[c as usize];
-                values.clear();
-                values.extend(
-                    leaves
-                        .iter()
-                        .filter(|(f, _)| *f == cond.field)
-                        .map(|(_, l)| l.scalar()),
-                );
-                test_field(&cond.conds, &values)
+                let start = leaves.partition_point(|(f, _)| *f < cond.field);
+                let run = leaves[start..].iter().take_while(|(f, _)| *f == cond.field);
+                test_field(&cond.conds, run.map(|(_, l)| l.scalar()))
             });
             if ok {
                 s.rule_stamp[rule] = generation;

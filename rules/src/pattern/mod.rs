@@ -273,10 +273,13 @@ impl AnythingBut {
 
 /// Test a whole value list against all values an event has at one path. `exists` is about the path; every
 /// other condition holds when some value satisfies it.
-pub(crate) fn test_field(conds: &[Cond], values: &[Scalar<'_>]) -> bool {
+pub(crate) fn test_field<'v, I>(conds: &[Cond], values: I) -> bool
+where
+    I: Iterator<Item = Scalar<'v>> + Clone,
+{
     conds.iter().any(|c| match c {
-        Cond::Exists(want) => values.is_empty() != *want,
-        c => values.iter().any(|v| c.test(*v)),
+        Cond::Exists(want) => values.clone().next().is_none() != *want,
+        c => values.clone().any(|v| c.test(v)),
     })
 }
 
