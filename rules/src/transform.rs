@@ -171,13 +171,11 @@ impl InputTransformer {
                 Var::Path(i) => render_value(values[*i].as_ref(), json, quoted),
             }
         });
-        if json {
-            if let Err(e) = serde_json::from_str::<Value>(&out) {
-                return Err(TransformError::InvalidJsonOutput {
-                    message: e.to_string(),
-                    output: out,
-                });
-            }
+        if json && let Err(e) = serde_json::from_str::<Value>(&out) {
+            return Err(TransformError::InvalidJsonOutput {
+                message: e.to_string(),
+                output: out,
+            });
         }
         Ok(out)
     }

@@ -42,10 +42,10 @@ impl AffixMap {
             if len > s.len() {
                 break;
             }
-            if s.is_char_boundary(len) {
-                if let Some(hits) = self.by_text.get(&s[..len]) {
-                    hits.iter().copied().for_each(&mut *f);
-                }
+            if s.is_char_boundary(len)
+                && let Some(hits) = self.by_text.get(&s[..len])
+            {
+                hits.iter().copied().for_each(&mut *f);
             }
         }
     }
@@ -56,10 +56,10 @@ impl AffixMap {
                 break;
             }
             let at = s.len() - len;
-            if s.is_char_boundary(at) {
-                if let Some(hits) = self.by_text.get(&s[at..]) {
-                    hits.iter().copied().for_each(&mut *f);
-                }
+            if s.is_char_boundary(at)
+                && let Some(hits) = self.by_text.get(&s[at..])
+            {
+                hits.iter().copied().for_each(&mut *f);
             }
         }
     }

@@ -61,7 +61,7 @@ impl MatcherBuilder {
         // rules ask for: that is how well a condition on the field splits the rule set.
         let mut field_of: FxHashMap<String, u32> = FxHashMap::default();
         let mut dense: FxHashMap<RuleId, u32> = FxHashMap::default();
-        let mut expanded: Vec<(u32, Vec<(u32, Vec<Cond>)>)> = Vec::new();
+        let mut expanded: Vec<(u32, Conjunction)> = Vec::new();
         for (rule, pattern) in &self.rules {
             let next = m.rule_ids.len() as u32;
             let rule_idx = *dense.entry(*rule).or_insert(next);
@@ -149,6 +149,9 @@ impl MatcherBuilder {
         m
     }
 }
+
+/// One AND-branch: (field, value list) pairs.
+type Conjunction = Vec<(u32, Vec<Cond>)>;
 
 /// Below this selectivity a branch gets a second anchor.
 const WEAK_ANCHOR: f64 = 32.0;
@@ -272,10 +275,7 @@ impl Matcher {
         self.paths.entry(path.into()).or_default().field = Some(field);
         // Every prefix ending before a '.' is interior: event keys that contain dots land on the same paths.
         for (i, _) in path.match_indices('.') {
-            self.paths
-                .entry(path[..i].into())
-                .or_insert(PathEntry::default())
-                .interior = true;
+            self.paths.entry(path[..i].into()).or_default().interior = true;
         }
     }
 
@@ -397,10 +397,10 @@ impl Matcher {
             ..
         } = s;
         let mut mark = |hit: Hit, value: Option<Scalar<'_>>| {
-            if let (Some(check), Some(v)) = (hit.check, value) {
-                if !self.checks[check as usize].test(v) {
-                    return;
-                }
+            if let (Some(check), Some(v)) = (hit.check, value)
+                && !self.checks[check as usize].test(v)
+            {
+                return;
             }
             let c = hit.cond as usize;
             if cond_stamp[c] == generation {

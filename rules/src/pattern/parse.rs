@@ -432,13 +432,14 @@ impl Ctx<'_> {
             }
             *slot = Some((x, op.len() == 2));
         }
-        if let (Some((l, _)), Some((h, _))) = (range.low, range.high) {
-            if items.len() == 4 && l >= h {
-                return Err(PatternError::new(
-                    path,
-                    format!("empty range: lower bound {l} must be below upper bound {h}"),
-                ));
-            }
+        if let (Some((l, _)), Some((h, _))) = (range.low, range.high)
+            && items.len() == 4
+            && l >= h
+        {
+            return Err(PatternError::new(
+                path,
+                format!("empty range: lower bound {l} must be below upper bound {h}"),
+            ));
         }
         Ok(range)
     }
