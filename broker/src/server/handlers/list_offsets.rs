@@ -8,7 +8,9 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::log::OffsetSpec;
 use crate::server::Ctx;
 
-pub fn handle(ctx: &Ctx, req: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(ctx: &Ctx, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    // The leader epoch exists from v4 on; the encoder refuses a non-default value in older versions.
+    let epoch = if version >= 4 { 0 } else { -1 };
     let topics = req
         .topics
         .into_iter()
@@ -31,7 +33,7 @@ pub fn handle(ctx: &Ctx, req: ListOffsetsRequest, _version: i16) -> ListOffsetsR
                     };
                     match ctx.store.list_offsets(name, p.partition_index, spec) {
                         Ok(Some((offset, timestamp))) => {
-                            response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(0)
+                            response.with_offset(offset).with_timestamp(timestamp).with_leader_epoch(epoch)
                         }
                         Ok(None) => response.with_offset(-1).with_timestamp(-1),
                         Err(err) => response.with_error_code(err.code()).with_offset(-1).with_timestamp(-1),
