@@ -23,10 +23,16 @@ fn value_for(codec: &str, i: usize) -> Vec<u8> {
     v
 }
 
-pub fn consume_all(consumer: &BaseConsumer, topic: &str, partitions: i32, expected: usize) -> Vec<Consumed> {
+pub fn consume_all(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    expected: usize,
+) -> Vec<Consumed> {
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
@@ -36,7 +42,11 @@ pub fn consume_all(consumer: &BaseConsumer, topic: &str, partitions: i32, expect
             Some(Ok(m)) => {
                 let headers = m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec())).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 out.push((
                     m.partition(),
@@ -60,7 +70,10 @@ async fn keyed_records_with_headers_round_trip_under_every_codec() {
     let addr = broker.local_addr();
     let admin = common::admin(addr);
     let created = admin
-        .create_topics(&[NewTopic::new("codecs", 3, TopicReplication::Fixed(1))], &AdminOptions::new())
+        .create_topics(
+            &[NewTopic::new("codecs", 3, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
         .await
         .unwrap();
     assert!(created[0].is_ok(), "{created:?}");
@@ -74,9 +87,18 @@ async fn keyed_records_with_headers_round_trip_under_every_codec() {
             let key = format!("{codec}-key-{}", i % 17);
             let value = value_for(codec, i);
             let headers = OwnedHeaders::new()
-                .insert(Header { key: "codec", value: Some(codec) })
-                .insert(Header { key: "seq", value: Some(&(i as u64).to_be_bytes()[..]) });
-            let record = FutureRecord::to("codecs").key(&key).payload(&value).headers(headers);
+                .insert(Header {
+                    key: "codec",
+                    value: Some(codec),
+                })
+                .insert(Header {
+                    key: "seq",
+                    value: Some(&(i as u64).to_be_bytes()[..]),
+                });
+            let record = FutureRecord::to("codecs")
+                .key(&key)
+                .payload(&value)
+                .headers(headers);
             futures.push(producer.send_result(record).expect("enqueue"));
             sent.insert((codec, i), (key, value));
         }
@@ -88,7 +110,11 @@ async fn keyed_records_with_headers_round_trip_under_every_codec() {
 
     let consumer = common::consumer(addr);
     let got = consume_all(&consumer, "codecs", 3, sent.len());
-    assert_eq!(got.len(), sent.len(), "every record comes back exactly once");
+    assert_eq!(
+        got.len(),
+        sent.len(),
+        "every record comes back exactly once"
+    );
     let mut seen = BTreeMap::new();
     for (partition, offset, key, value, headers) in &got {
         let codec = String::from_utf8(headers[0].1.clone()).unwrap();
@@ -99,12 +125,23 @@ async fn keyed_records_with_headers_round_trip_under_every_codec() {
         let (k, v) = &sent[&(codec, seq)];
         assert_eq!(key, k.as_bytes());
         assert_eq!(value, v, "value of {codec}/{seq} byte for byte");
-        assert!(seen.insert((*partition, *offset), ()).is_none(), "duplicate offset {partition}/{offset}");
+        assert!(
+            seen.insert((*partition, *offset), ()).is_none(),
+            "duplicate offset {partition}/{offset}"
+        );
     }
     // Offsets of each partition are dense from 0: no gap, no duplicate.
     for p in 0..3 {
-        let offsets: Vec<i64> = seen.keys().filter(|(q, _)| *q == p).map(|(_, o)| *o).collect();
-        assert_eq!(offsets, (0..offsets.len() as i64).collect::<Vec<_>>(), "partition {p}");
+        let offsets: Vec<i64> = seen
+            .keys()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, o)| *o)
+            .collect();
+        assert_eq!(
+            offsets,
+            (0..offsets.len() as i64).collect::<Vec<_>>(),
+            "partition {p}"
+        );
     }
     broker.shutdown().await;
 }
@@ -117,20 +154,46 @@ async fn list_offsets_by_time_earliest_and_latest() {
     let producer = common::producer(addr, &[]);
     // Explicit timestamps: 1000, 2000, ..., 10000 (auto-creates the one-partition topic).
     for i in 1..=10i64 {
-        let record = FutureRecord::to("times").key("k").payload("v").timestamp(i * 1000).partition(0);
-        producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
+        let record = FutureRecord::to("times")
+            .key("k")
+            .payload("v")
+            .timestamp(i * 1000)
+            .partition(0);
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
     }
     let consumer = common::consumer(addr);
-    let (low, high) = consumer.fetch_watermarks("times", 0, Duration::from_secs(10)).unwrap();
+    let (low, high) = consumer
+        .fetch_watermarks("times", 0, Duration::from_secs(10))
+        .unwrap();
     assert_eq!((low, high), (0, 10));
     let mut query = TopicPartitionList::new();
-    query.add_partition_offset("times", 0, Offset::Offset(4500)).unwrap();
-    let found = consumer.offsets_for_times(query, Duration::from_secs(10)).unwrap();
-    assert_eq!(found.find_partition("times", 0).unwrap().offset(), Offset::Offset(4), "first record at >= 4500 ms");
+    query
+        .add_partition_offset("times", 0, Offset::Offset(4500))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(query, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("times", 0).unwrap().offset(),
+        Offset::Offset(4),
+        "first record at >= 4500 ms"
+    );
     let mut query = TopicPartitionList::new();
-    query.add_partition_offset("times", 0, Offset::Offset(99_000)).unwrap();
-    let found = consumer.offsets_for_times(query, Duration::from_secs(10)).unwrap();
-    assert_eq!(found.find_partition("times", 0).unwrap().offset(), Offset::End, "nothing that late");
+    query
+        .add_partition_offset("times", 0, Offset::Offset(99_000))
+        .unwrap();
+    let found = consumer
+        .offsets_for_times(query, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(
+        found.find_partition("times", 0).unwrap().offset(),
+        Offset::End,
+        "nothing that late"
+    );
     broker.shutdown().await;
 }
 
@@ -139,12 +202,20 @@ async fn in_process_store_api_produces_and_fetches() {
     let dir = common::TempDir::new("inproc");
     let broker = common::start(dir.path()).await;
     let store = broker.store().clone();
-    store.create_topic("inproc", 2, BTreeMap::new(), false).unwrap();
+    store
+        .create_topic("inproc", 2, BTreeMap::new(), false)
+        .unwrap();
     // A record batch made by librdkafka's wire format is what the store expects; build one with a real client
     // and read it back through the store API.
     let producer = common::producer(broker.local_addr(), &[]);
     producer
-        .send(FutureRecord::to("inproc").key("a").payload("hello").partition(1), Duration::from_secs(10))
+        .send(
+            FutureRecord::to("inproc")
+                .key("a")
+                .payload("hello")
+                .partition(1),
+            Duration::from_secs(10),
+        )
         .await
         .map_err(|(e, _)| e)
         .unwrap();
@@ -153,8 +224,14 @@ async fn in_process_store_api_produces_and_fetches() {
     let copy = fetched.records.clone();
     let appended = store.produce("inproc", 0, copy).await.unwrap();
     assert_eq!(appended.base_offset, 0);
-    let waited = store.fetch_wait("inproc", 0, 1, 1 << 20, Duration::from_millis(50)).await.unwrap();
+    let waited = store
+        .fetch_wait("inproc", 0, 1, 1 << 20, Duration::from_millis(50))
+        .await
+        .unwrap();
     assert!(waited.records.is_empty(), "nothing past the end");
-    assert_eq!(store.fetch("inproc", 0, 0, 1 << 20).unwrap().records, fetched.records);
+    assert_eq!(
+        store.fetch("inproc", 0, 0, 1 << 20).unwrap().records,
+        fetched.records
+    );
     broker.shutdown().await;
 }

@@ -8,17 +8,22 @@ use std::fs::OpenOptions;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
 use busbar_broker::log::batch;
 use busbar_broker::{FsyncPolicy, LogStore, StoreOptions, TopicConfig};
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 fn open(dir: &Path) -> LogStore {
     LogStore::open(StoreOptions {
         data_dir: dir.to_owned(),
         fsync: FsyncPolicy::Os,
         // Small segments so the damage can hit a non-active segment too.
-        defaults: TopicConfig { segment_bytes: 4096, ..TopicConfig::default() },
+        defaults: TopicConfig {
+            segment_bytes: 4096,
+            ..TopicConfig::default()
+        },
     })
     .unwrap()
 }
@@ -42,8 +47,15 @@ fn batch_of(n: usize, tag: usize) -> Bytes {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &records, &RecordEncodeOptions { version: 2, compression: Compression::None })
-        .unwrap();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
     buf.freeze()
 }
 
@@ -97,13 +109,28 @@ async fn torn_tail_is_cut_to_the_last_whole_batch() {
     fill(dir.path()).await;
     let last = segments(dir.path()).pop().unwrap();
     let len = std::fs::metadata(&last).unwrap().len();
-    OpenOptions::new().write(true).open(&last).unwrap().set_len(len - 7).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len - 7)
+        .unwrap();
     unclean(dir.path());
     let store = open(dir.path());
     let next = read_all(&store);
-    assert_eq!(next, 117, "the torn last batch (3 records) is gone, everything before it stays");
+    assert_eq!(
+        next, 117,
+        "the torn last batch (3 records) is gone, everything before it stays"
+    );
     // Appends continue right after the cut.
-    assert_eq!(store.produce("t", 0, batch_of(2, 99)).await.unwrap().base_offset, 117);
+    assert_eq!(
+        store
+            .produce("t", 0, batch_of(2, 99))
+            .await
+            .unwrap()
+            .base_offset,
+        117
+    );
     assert_eq!(read_all(&store), 119);
 }
 
@@ -112,7 +139,11 @@ async fn corrupt_byte_in_an_older_segment_drops_it_and_everything_after() {
     let dir = common::TempDir::new("corrupt");
     fill(dir.path()).await;
     let all = segments(dir.path());
-    assert!(all.len() >= 3, "expected several segments, got {}", all.len());
+    assert!(
+        all.len() >= 3,
+        "expected several segments, got {}",
+        all.len()
+    );
     let victim = &all[1];
     let mut file = OpenOptions::new().write(true).open(victim).unwrap();
     file.seek(SeekFrom::Start(200)).unwrap();
@@ -121,9 +152,22 @@ async fn corrupt_byte_in_an_older_segment_drops_it_and_everything_after() {
     unclean(dir.path());
     let store = open(dir.path());
     let next = read_all(&store);
-    let second_base: i64 = victim.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    assert!(next >= second_base && next < 120, "log cut inside the damaged segment (next offset {next})");
-    assert_eq!(segments(dir.path()).len(), 2, "later segments are removed rather than served after a gap");
+    let second_base: i64 = victim
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        next >= second_base && next < 120,
+        "log cut inside the damaged segment (next offset {next})"
+    );
+    assert_eq!(
+        segments(dir.path()).len(),
+        2,
+        "later segments are removed rather than served after a gap"
+    );
 }
 
 #[tokio::test]
@@ -131,7 +175,12 @@ async fn garbage_after_the_last_batch_is_removed() {
     let dir = common::TempDir::new("garbage");
     fill(dir.path()).await;
     let last = segments(dir.path()).pop().unwrap();
-    OpenOptions::new().append(true).open(&last).unwrap().write_all(&[0x42; 333]).unwrap();
+    OpenOptions::new()
+        .append(true)
+        .open(&last)
+        .unwrap()
+        .write_all(&[0x42; 333])
+        .unwrap();
     unclean(dir.path());
     let store = open(dir.path());
     assert_eq!(read_all(&store), 120);
@@ -151,7 +200,9 @@ async fn lost_or_damaged_indexes_are_rebuilt_after_a_clean_shutdown() {
     let fetched = store.fetch("t", 0, 61, 1 << 20).unwrap();
     let header = batch::validate(&fetched.records).unwrap();
     assert!(header.base_offset <= 61 && header.last_offset() >= 61);
-    let found = store.list_offsets("t", 0, busbar_broker::OffsetSpec::Timestamp(1_020)).unwrap();
+    let found = store
+        .list_offsets("t", 0, busbar_broker::OffsetSpec::Timestamp(1_020))
+        .unwrap();
     assert_eq!(found, Some((60, 1_020)));
 }
 
@@ -173,5 +224,8 @@ async fn restart_keeps_data_configs_and_deleted_records() {
     assert_eq!(overrides.len(), 1);
     let offsets = store.offsets("t", 0).unwrap();
     assert_eq!((offsets.log_start, offsets.high_watermark), (30, 120));
-    assert!(store.fetch("t", 0, 29, 1024).is_err(), "records before the log start are gone");
+    assert!(
+        store.fetch("t", 0, 29, 1024).is_err(),
+        "records before the log start are gone"
+    );
 }

@@ -10,7 +10,10 @@ use std::process::ExitCode;
 use busbar_broker::{Broker, BrokerConfig, FsyncPolicy, TopicConfig};
 
 fn parse() -> Result<BrokerConfig, String> {
-    let mut config = BrokerConfig { listen: "127.0.0.1:0".into(), ..BrokerConfig::default() };
+    let mut config = BrokerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..BrokerConfig::default()
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -25,11 +28,18 @@ fn parse() -> Result<BrokerConfig, String> {
                 }
             }
             "--segment-bytes" => {
-                let bytes = value.parse().map_err(|_| format!("--segment-bytes {value}: expected a byte count"))?;
-                config.topic_defaults = TopicConfig { segment_bytes: bytes, ..config.topic_defaults };
+                let bytes = value
+                    .parse()
+                    .map_err(|_| format!("--segment-bytes {value}: expected a byte count"))?;
+                config.topic_defaults = TopicConfig {
+                    segment_bytes: bytes,
+                    ..config.topic_defaults
+                };
             }
             "--retention-check-ms" => {
-                let ms = value.parse().map_err(|_| format!("--retention-check-ms {value}: expected milliseconds"))?;
+                let ms = value
+                    .parse()
+                    .map_err(|_| format!("--retention-check-ms {value}: expected milliseconds"))?;
                 config.housekeeping_interval = std::time::Duration::from_millis(ms);
             }
             other => {
@@ -50,7 +60,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     runtime.block_on(async {
         let handle = match Broker::start(config).await {
             Ok(handle) => handle,
@@ -60,7 +73,8 @@ fn main() -> ExitCode {
             }
         };
         println!("listening on {}", handle.local_addr());
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -37,7 +37,10 @@ impl BatchHeader {
     /// Reads a header from the start of `buf` without validating anything but the length.
     pub fn parse(buf: &[u8]) -> Result<Self, BatchError> {
         if buf.len() < HEADER_LEN {
-            return Err(BatchError::Truncated { needed: HEADER_LEN, available: buf.len() });
+            return Err(BatchError::Truncated {
+                needed: HEADER_LEN,
+                available: buf.len(),
+            });
         }
         let mut b = buf;
         let base_offset = b.get_i64();
@@ -91,14 +94,22 @@ impl BatchHeader {
 pub fn validate(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     let header = BatchHeader::parse(batch)?;
     if header.magic != 2 {
-        return Err(BatchError::UnsupportedMagic { magic: header.magic });
+        return Err(BatchError::UnsupportedMagic {
+            magic: header.magic,
+        });
     }
     let min_length = (HEADER_LEN - LOG_OVERHEAD) as i32;
     if header.batch_length < min_length {
-        return Err(BatchError::BadLength { length: header.batch_length, min: min_length });
+        return Err(BatchError::BadLength {
+            length: header.batch_length,
+            min: min_length,
+        });
     }
     if header.total_len() > batch.len() {
-        return Err(BatchError::Truncated { needed: header.total_len(), available: batch.len() });
+        return Err(BatchError::Truncated {
+            needed: header.total_len(),
+            available: batch.len(),
+        });
     }
     if header.last_offset_delta < 0 || header.record_count < 0 {
         return Err(BatchError::BadCounts {
@@ -108,10 +119,16 @@ pub fn validate(batch: &[u8]) -> Result<BatchHeader, BatchError> {
     }
     let actual = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..header.total_len()]);
     if actual != header.crc {
-        return Err(BatchError::CrcMismatch { expected: header.crc, actual });
+        return Err(BatchError::CrcMismatch {
+            expected: header.crc,
+            actual,
+        });
     }
     debug_assert_eq!(batch[MAGIC_OFFSET] as i8, header.magic);
-    debug_assert_eq!(&batch[CRC_OFFSET..CRC_OFFSET + 4], &header.crc.to_be_bytes());
+    debug_assert_eq!(
+        &batch[CRC_OFFSET..CRC_OFFSET + 4],
+        &header.crc.to_be_bytes()
+    );
     Ok(header)
 }
 
@@ -140,7 +157,9 @@ pub fn with_base_offset(batch: &[u8], base_offset: i64, out: &mut BytesMut) {
 pub fn whole_batches_len(buf: &[u8]) -> usize {
     let mut pos = 0;
     while let Ok(header) = BatchHeader::parse(&buf[pos..]) {
-        if header.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 || pos + header.total_len() > buf.len() {
+        if header.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32
+            || pos + header.total_len() > buf.len()
+        {
             break;
         }
         pos += header.total_len();
@@ -175,7 +194,10 @@ pub(crate) mod tests {
             })
             .collect();
         let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions { version: 2, compression: Compression::None };
+        let options = RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        };
         RecordBatchEncoder::encode(&mut buf, &records, &options).expect("encode");
         buf.freeze()
     }
@@ -195,14 +217,20 @@ pub(crate) mod tests {
         let mut batch = BytesMut::from(&make_batch(2, 0)[..]);
         let last = batch.len() - 1;
         batch[last] ^= 0xff;
-        assert!(matches!(validate(&batch), Err(BatchError::CrcMismatch { .. })));
+        assert!(matches!(
+            validate(&batch),
+            Err(BatchError::CrcMismatch { .. })
+        ));
     }
 
     #[test]
     fn wrong_magic_is_rejected() {
         let mut batch = BytesMut::from(&make_batch(1, 0)[..]);
         batch[MAGIC_OFFSET] = 1;
-        assert!(matches!(validate(&batch), Err(BatchError::UnsupportedMagic { magic: 1 })));
+        assert!(matches!(
+            validate(&batch),
+            Err(BatchError::UnsupportedMagic { magic: 1 })
+        ));
     }
 
     #[test]
@@ -218,7 +246,10 @@ pub(crate) mod tests {
     #[test]
     fn truncated_batch_is_rejected_and_trimmed() {
         let batch = make_batch(2, 0);
-        assert!(matches!(validate(&batch[..batch.len() - 1]), Err(BatchError::Truncated { .. })));
+        assert!(matches!(
+            validate(&batch[..batch.len() - 1]),
+            Err(BatchError::Truncated { .. })
+        ));
         let mut two = BytesMut::new();
         two.extend_from_slice(&batch);
         two.extend_from_slice(&batch[..batch.len() - 5]);

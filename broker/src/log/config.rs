@@ -16,7 +16,14 @@ pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
 
 /// Every topic config the broker understands, in the order DescribeConfigs lists them.
-pub const KEYS: [&str; 6] = [CLEANUP_POLICY, MAX_MESSAGE_BYTES, RETENTION_BYTES, RETENTION_MS, SEGMENT_BYTES, SEGMENT_MS];
+pub const KEYS: [&str; 6] = [
+    CLEANUP_POLICY,
+    MAX_MESSAGE_BYTES,
+    RETENTION_BYTES,
+    RETENTION_MS,
+    SEGMENT_BYTES,
+    SEGMENT_MS,
+];
 
 /// Effective settings of one topic (defaults merged with overrides).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +56,7 @@ impl Default for TopicConfig {
 impl TopicConfig {
     /// Applies validated overrides on top of `self`.
     pub fn with_overrides(&self, overrides: &BTreeMap<String, String>) -> Result<Self> {
-        let mut config = self.clone();
+        let mut config = *self;
         for (key, value) in overrides {
             config.set(key, value)?;
         }
@@ -62,22 +69,36 @@ impl TopicConfig {
             value: value.to_owned(),
             reason: reason.to_owned(),
         };
-        let int = || value.trim().parse::<i64>().map_err(|_| invalid("expected an integer"));
+        let int = || {
+            value
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| invalid("expected an integer"))
+        };
         match key {
             RETENTION_MS => self.retention_ms = at_least(int()?, -1).map_err(|r| invalid(&r))?,
-            RETENTION_BYTES => self.retention_bytes = at_least(int()?, -1).map_err(|r| invalid(&r))?,
-            SEGMENT_BYTES => self.segment_bytes = at_least(int()?, 14).map_err(|r| invalid(&r))? as u64,
+            RETENTION_BYTES => {
+                self.retention_bytes = at_least(int()?, -1).map_err(|r| invalid(&r))?
+            }
+            SEGMENT_BYTES => {
+                self.segment_bytes = at_least(int()?, 14).map_err(|r| invalid(&r))? as u64
+            }
             SEGMENT_MS => self.segment_ms = at_least(int()?, 1).map_err(|r| invalid(&r))?,
             MAX_MESSAGE_BYTES => {
                 self.max_message_bytes = at_least(int()?, 0).map_err(|r| invalid(&r))? as usize;
             }
             CLEANUP_POLICY => {
                 if value.trim() != "delete" {
-                    return Err(invalid("only cleanup.policy=delete is supported (log compaction is not)"));
+                    return Err(invalid(
+                        "only cleanup.policy=delete is supported (log compaction is not)",
+                    ));
                 }
             }
             _ => {
-                return Err(invalid(&format!("unknown topic config; supported keys are {}", KEYS.join(", "))));
+                return Err(invalid(&format!(
+                    "unknown topic config; supported keys are {}",
+                    KEYS.join(", ")
+                )));
             }
         }
         Ok(())
@@ -98,7 +119,11 @@ impl TopicConfig {
 }
 
 fn at_least(value: i64, min: i64) -> Result<i64, String> {
-    if value < min { Err(format!("must be at least {min}")) } else { Ok(value) }
+    if value < min {
+        Err(format!("must be at least {min}"))
+    } else {
+        Ok(value)
+    }
 }
 
 /// Parses a `key=value` properties file (blank lines and `#` comments ignored).
@@ -121,7 +146,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    file.write_all(contents).and_then(|()| file.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    file.write_all(contents)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     if let Some(dir) = path.parent() {
         sync_dir(dir)?;
@@ -131,7 +158,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// Makes a directory entry change (create, rename, delete) durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// Checks a topic name the way Kafka does: 1..=249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -142,13 +171,19 @@ pub fn validate_topic_name(name: &str) -> Result<()> {
         Some("'.' and '..' are not allowed")
     } else if name.len() > 249 {
         Some("the name is longer than 249 characters")
-    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         Some("only ASCII letters, digits, '.', '_' and '-' are allowed")
     } else {
         None
     };
     match reason {
-        Some(reason) => Err(Error::InvalidTopicName { name: name.to_owned(), reason }),
+        Some(reason) => Err(Error::InvalidTopicName {
+            name: name.to_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -164,7 +199,9 @@ mod tests {
         let config = TopicConfig::default().with_overrides(&overrides).unwrap();
         assert_eq!(config.retention_ms, 1000);
         overrides.insert(SEGMENT_BYTES.to_owned(), "abc".to_owned());
-        let err = TopicConfig::default().with_overrides(&overrides).unwrap_err();
+        let err = TopicConfig::default()
+            .with_overrides(&overrides)
+            .unwrap_err();
         assert!(err.to_string().contains("segment.bytes"), "{err}");
         let mut compact = BTreeMap::new();
         compact.insert(CLEANUP_POLICY.to_owned(), "compact".to_owned());
@@ -176,7 +213,15 @@ mod tests {
         for ok in ["orders", "a.b_c-d", &"x".repeat(249)] {
             validate_topic_name(ok).unwrap();
         }
-        for bad in ["", ".", "..", "has space", "slash/", &"x".repeat(250), "ünicode"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "has space",
+            "slash/",
+            &"x".repeat(250),
+            "ünicode",
+        ] {
             assert!(validate_topic_name(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -39,9 +39,16 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     pub fn start() -> Self {
-        let (synced, _) = watch::channel(Synced { group: 0, healthy: true });
+        let (synced, _) = watch::channel(Synced {
+            group: 0,
+            healthy: true,
+        });
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { pending: Vec::new(), group: 1, shutdown: false }),
+            state: Mutex::new(State {
+                pending: Vec::new(),
+                group: 1,
+                shutdown: false,
+            }),
             wake: Condvar::new(),
             synced,
         });
@@ -50,7 +57,10 @@ impl GroupCommit {
             .name("busbar-fsync".into())
             .spawn(move || run(&worker))
             .expect("spawn fsync thread");
-        Self { shared, thread: Mutex::new(Some(thread)) }
+        Self {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        }
     }
 
     /// Registers `file` for the next fsync and returns the group number to wait for.
@@ -68,11 +78,17 @@ impl GroupCommit {
     /// Resolves once `group` has been fsynced.
     pub async fn wait(&self, group: u64) -> Result<()> {
         let mut rx = self.shared.synced.subscribe();
-        let synced = rx.wait_for(|s| s.group >= group || !s.healthy).await.map_err(|_| Error::ShuttingDown)?;
+        let synced = rx
+            .wait_for(|s| s.group >= group || !s.healthy)
+            .await
+            .map_err(|_| Error::ShuttingDown)?;
         if synced.healthy {
             Ok(())
         } else {
-            Err(Error::io("log directory", std::io::Error::other("an earlier fsync failed; the log is no longer durable")))
+            Err(Error::io(
+                "log directory",
+                std::io::Error::other("an earlier fsync failed; the log is no longer durable"),
+            ))
         }
     }
 

@@ -46,13 +46,22 @@ pub struct Offsets {
 
 impl Partition {
     /// Opens (or creates) the partition directory and recovers its segments.
-    pub fn open(dir: PathBuf, topic: &str, index: i32, recovery: Recovery, now_ms: i64) -> Result<Self> {
+    pub fn open(
+        dir: PathBuf,
+        topic: &str,
+        index: i32,
+        recovery: Recovery,
+        now_ms: i64,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let name = entry.map_err(|e| Error::io(&dir, e))?.file_name();
             let name = name.to_string_lossy();
-            if let Some(base) = name.strip_suffix(".log").and_then(|b| b.parse::<i64>().ok()) {
+            if let Some(base) = name
+                .strip_suffix(".log")
+                .and_then(|b| b.parse::<i64>().ok())
+            {
                 bases.push(base);
             }
         }
@@ -64,7 +73,9 @@ impl Partition {
                 // A segment that does not start where the previous one ends would be a gap: drop it and the rest.
                 warn!(%topic, partition = index, base, "segment does not continue the log; dropping it and later ones");
                 for &later in &bases[i..] {
-                    Segment::open(&dir, later, Recovery::Trusted, now_ms)?.0.delete()?;
+                    Segment::open(&dir, later, Recovery::Trusted, now_ms)?
+                        .0
+                        .delete()?;
                 }
                 break;
             }
@@ -79,19 +90,32 @@ impl Partition {
         if segments.is_empty() {
             segments.push(Segment::create(&dir, 0, now_ms)?);
         }
-        let persisted = std::fs::read_to_string(dir.join(LOG_START_FILE)).ok().and_then(|s| s.trim().parse().ok());
+        let persisted = std::fs::read_to_string(dir.join(LOG_START_FILE))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
         let first = segments[0].base_offset;
         let end = segments.last().map_or(0, Segment::next_offset);
         let log_start_offset = persisted.unwrap_or(first).clamp(first, end);
-        Ok(Self { topic: topic.to_owned(), index, dir, segments, log_start_offset })
+        Ok(Self {
+            topic: topic.to_owned(),
+            index,
+            dir,
+            segments,
+            log_start_offset,
+        })
     }
 
     fn active(&mut self) -> &mut Segment {
-        self.segments.last_mut().expect("a partition always has an active segment")
+        self.segments
+            .last_mut()
+            .expect("a partition always has an active segment")
     }
 
     pub fn offsets(&self) -> Offsets {
-        Offsets { log_start: self.log_start_offset, high_watermark: self.next_offset() }
+        Offsets {
+            log_start: self.log_start_offset,
+            high_watermark: self.next_offset(),
+        }
     }
 
     pub fn next_offset(&self) -> i64 {
@@ -104,7 +128,12 @@ impl Partition {
 
     /// Stamps offsets on validated batches and appends them. Returns the first offset assigned and the file
     /// that now holds them (for fsync).
-    pub fn append(&mut self, batches: &[(BatchHeader, Bytes)], config: &TopicConfig, now_ms: i64) -> Result<(i64, Arc<File>)> {
+    pub fn append(
+        &mut self,
+        batches: &[(BatchHeader, Bytes)],
+        config: &TopicConfig,
+        now_ms: i64,
+    ) -> Result<(i64, Arc<File>)> {
         let total: usize = batches.iter().map(|(h, _)| h.total_len()).sum();
         let active = self.active();
         let too_old = now_ms - active.created_ms >= config.segment_ms;
@@ -117,7 +146,10 @@ impl Partition {
         let mut headers = Vec::with_capacity(batches.len());
         for (header, bytes) in batches {
             batch::with_base_offset(bytes, next, &mut data);
-            headers.push(BatchHeader { base_offset: next, ..*header });
+            headers.push(BatchHeader {
+                base_offset: next,
+                ..*header
+            });
             next += header.offset_count();
         }
         let active = self.active();
@@ -149,7 +181,11 @@ impl Partition {
         if offset == offsets.high_watermark {
             return Ok(None);
         }
-        let slot = self.segments.partition_point(|s| s.base_offset <= offset).max(1) - 1;
+        let slot = self
+            .segments
+            .partition_point(|s| s.base_offset <= offset)
+            .max(1)
+            - 1;
         for segment in &self.segments[slot..] {
             let position = segment.position_of(offset);
             if position < segment.size() {
@@ -184,7 +220,12 @@ impl Partition {
 
     /// Offset and timestamp of the record with the largest timestamp (ListOffsets "max timestamp").
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
-        let Some(segment) = self.segments.iter().filter(|s| s.size() > 0).max_by_key(|s| s.max_timestamp()) else {
+        let Some(segment) = self
+            .segments
+            .iter()
+            .filter(|s| s.size() > 0)
+            .max_by_key(|s| s.max_timestamp())
+        else {
             return Ok(None);
         };
         let max = segment.max_timestamp();
@@ -193,15 +234,26 @@ impl Partition {
     }
 
     /// Decodes the batch at `pos` (decompressing it) and returns the first record matching `pred`.
-    fn record_in_batch(&self, segment: &Segment, pos: u64, pred: impl Fn(i64, i64) -> bool) -> Result<Option<(i64, i64)>> {
-        let Some(raw) = segment.read_batch(pos)? else { return Ok(None) };
+    fn record_in_batch(
+        &self,
+        segment: &Segment,
+        pos: u64,
+        pred: impl Fn(i64, i64) -> bool,
+    ) -> Result<Option<(i64, i64)>> {
+        let Some(raw) = segment.read_batch(pos)? else {
+            return Ok(None);
+        };
         let mut raw = raw.freeze();
         let set = RecordBatchDecoder::decode(&mut raw).map_err(|e| Error::Corrupt {
             path: segment.path().to_owned(),
             position: pos,
             reason: e.to_string(),
         })?;
-        Ok(set.records.iter().find(|r| pred(r.offset, r.timestamp)).map(|r| (r.offset, r.timestamp)))
+        Ok(set
+            .records
+            .iter()
+            .find(|r| pred(r.offset, r.timestamp))
+            .map(|r| (r.offset, r.timestamp)))
     }
 
     /// Moves the log start offset forward (DeleteRecords). Whole segments below it are removed.
@@ -219,7 +271,10 @@ impl Partition {
         }
         if target > self.log_start_offset {
             self.log_start_offset = target;
-            write_atomic(&self.dir.join(LOG_START_FILE), target.to_string().as_bytes())?;
+            write_atomic(
+                &self.dir.join(LOG_START_FILE),
+                target.to_string().as_bytes(),
+            )?;
             self.drop_segments_below_start()?;
         }
         Ok(self.log_start_offset)
@@ -236,7 +291,9 @@ impl Partition {
     /// Returns how many segments were deleted.
     pub fn housekeep(&mut self, config: &TopicConfig, now_ms: i64) -> Result<usize> {
         let active = self.segments.last().expect("active segment");
-        let expired = config.retention_ms >= 0 && active.max_timestamp() >= 0 && now_ms - active.max_timestamp() > config.retention_ms;
+        let expired = config.retention_ms >= 0
+            && active.max_timestamp() >= 0
+            && now_ms - active.max_timestamp() > config.retention_ms;
         if active.size() > 0 && (now_ms - active.created_ms >= config.segment_ms || expired) {
             self.roll(now_ms)?;
         }
@@ -244,8 +301,10 @@ impl Partition {
         let mut total = self.size_bytes() as i64;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
-            let by_time = config.retention_ms >= 0 && now_ms - oldest.max_timestamp().max(0) > config.retention_ms;
-            let by_size = config.retention_bytes >= 0 && total - oldest.size() as i64 >= config.retention_bytes;
+            let by_time = config.retention_ms >= 0
+                && now_ms - oldest.max_timestamp().max(0) > config.retention_ms;
+            let by_size = config.retention_bytes >= 0
+                && total - oldest.size() as i64 >= config.retention_bytes;
             if !(by_time || by_size) {
                 break;
             }
@@ -263,7 +322,10 @@ impl Partition {
     /// Flushes the active segment to disk.
     pub fn sync(&self) -> Result<()> {
         let active = self.segments.last().expect("active segment");
-        active.file().sync_data().map_err(|e| Error::io(active.path(), e))
+        active
+            .file()
+            .sync_data()
+            .map_err(|e| Error::io(active.path(), e))
     }
 }
 
@@ -274,7 +336,9 @@ impl ReadPlan {
         let available = (self.end - self.position) as usize;
         let mut len = available.min(max_bytes.max(batch::HEADER_LEN));
         let mut buf = BytesMut::zeroed(len);
-        self.file.read_exact_at(&mut buf, self.position).map_err(|e| Error::io(&self.path, e))?;
+        self.file
+            .read_exact_at(&mut buf, self.position)
+            .map_err(|e| Error::io(&self.path, e))?;
         let mut whole = batch::whole_batches_len(&buf);
         if whole == 0 {
             // The first batch is larger than max_bytes: read exactly that batch.
@@ -285,7 +349,9 @@ impl ReadPlan {
             })?;
             len = header.total_len().min(available);
             buf = BytesMut::zeroed(len);
-            self.file.read_exact_at(&mut buf, self.position).map_err(|e| Error::io(&self.path, e))?;
+            self.file
+                .read_exact_at(&mut buf, self.position)
+                .map_err(|e| Error::io(&self.path, e))?;
             whole = batch::whole_batches_len(&buf);
         }
         buf.truncate(whole);

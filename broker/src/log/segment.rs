@@ -102,7 +102,12 @@ impl Segment {
     }
 
     /// Opens an existing segment. Returns the segment and the number of bytes cut from a torn or corrupt tail.
-    pub fn open(dir: &Path, base_offset: i64, recovery: Recovery, now_ms: i64) -> Result<(Self, u64)> {
+    pub fn open(
+        dir: &Path,
+        base_offset: i64,
+        recovery: Recovery,
+        now_ms: i64,
+    ) -> Result<(Self, u64)> {
         let log_path = log_path(dir, base_offset);
         let file = open_rw(&log_path, false)?;
         let file_len = file.metadata().map_err(|e| Error::io(&log_path, e))?.len();
@@ -120,8 +125,14 @@ impl Segment {
         segment.next_offset = next_offset;
         let cut = file_len - valid_end;
         if cut > 0 {
-            segment.file.set_len(valid_end).map_err(|e| Error::io(&segment.log_path, e))?;
-            segment.file.sync_all().map_err(|e| Error::io(&segment.log_path, e))?;
+            segment
+                .file
+                .set_len(valid_end)
+                .map_err(|e| Error::io(&segment.log_path, e))?;
+            segment
+                .file
+                .sync_all()
+                .map_err(|e| Error::io(&segment.log_path, e))?;
         }
         if let Ok(meta) = segment.file.metadata()
             && let Ok(modified) = meta.modified()
@@ -166,7 +177,9 @@ impl Segment {
         while buf.has_remaining() {
             entries.push((buf.get_u32(), buf.get_u32()));
         }
-        let monotonic = entries.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+        let monotonic = entries
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
         let &(last_rel, last_pos) = entries.last()?;
         if !monotonic || u64::from(last_pos) >= file_len {
             return None;
@@ -209,27 +222,43 @@ impl Segment {
             raw.extend_from_slice(&pos.to_be_bytes());
         }
         let path = self.log_path.with_extension("index");
-        self.index_file.set_len(0).map_err(|e| Error::io(&path, e))?;
-        (&self.index_file).write_all(&raw).map_err(|e| Error::io(&path, e))?;
+        self.index_file
+            .set_len(0)
+            .map_err(|e| Error::io(&path, e))?;
+        (&self.index_file)
+            .write_all(&raw)
+            .map_err(|e| Error::io(&path, e))?;
         let mut raw = Vec::with_capacity(self.time_index.len() * TIME_ENTRY);
         for (ts, rel) in &self.time_index {
             raw.extend_from_slice(&ts.to_be_bytes());
             raw.extend_from_slice(&rel.to_be_bytes());
         }
         let path = self.log_path.with_extension("timeindex");
-        self.time_index_file.set_len(0).map_err(|e| Error::io(&path, e))?;
-        (&self.time_index_file).write_all(&raw).map_err(|e| Error::io(&path, e))?;
+        self.time_index_file
+            .set_len(0)
+            .map_err(|e| Error::io(&path, e))?;
+        (&self.time_index_file)
+            .write_all(&raw)
+            .map_err(|e| Error::io(&path, e))?;
         Ok(())
     }
 
     /// Walks batches from `pos`, re-indexing each, until the end of the file or the first batch that is torn,
     /// corrupt (when `verify`) or out of sequence. Returns the end of the last good batch and the next offset.
-    fn scan(&mut self, mut pos: u64, mut next_offset: i64, file_len: u64, verify: bool) -> Result<(u64, i64)> {
+    fn scan(
+        &mut self,
+        mut pos: u64,
+        mut next_offset: i64,
+        file_len: u64,
+        verify: bool,
+    ) -> Result<(u64, i64)> {
         self.size = pos;
         self.bytes_since_index = INDEX_INTERVAL; // index the first batch scanned
-        loop {
-            let Some(header) = self.read_header(pos, file_len) else { break };
-            if header.base_offset != next_offset || header.magic != 2 || header.last_offset_delta < 0 {
+        while let Some(header) = self.read_header(pos, file_len) {
+            if header.base_offset != next_offset
+                || header.magic != 2
+                || header.last_offset_delta < 0
+            {
                 break;
             }
             let end = pos + header.total_len() as u64;
@@ -238,7 +267,9 @@ impl Segment {
             }
             if verify {
                 let mut whole = vec![0u8; header.total_len()];
-                if self.file.read_exact_at(&mut whole, pos).is_err() || batch::validate(&whole).is_err() {
+                if self.file.read_exact_at(&mut whole, pos).is_err()
+                    || batch::validate(&whole).is_err()
+                {
                     break;
                 }
             }
@@ -268,7 +299,9 @@ impl Segment {
             entry[..4].copy_from_slice(&rel.to_be_bytes());
             entry[4..].copy_from_slice(&(pos as u32).to_be_bytes());
             let path = self.log_path.with_extension("index");
-            (&self.index_file).write_all(&entry).map_err(|e| Error::io(path, e))?;
+            (&self.index_file)
+                .write_all(&entry)
+                .map_err(|e| Error::io(path, e))?;
             self.bytes_since_index = 0;
         }
         self.bytes_since_index += header.total_len() as u64;
@@ -281,7 +314,9 @@ impl Segment {
             entry[..8].copy_from_slice(&header.max_timestamp.to_be_bytes());
             entry[8..].copy_from_slice(&rel.to_be_bytes());
             let path = self.log_path.with_extension("timeindex");
-            (&self.time_index_file).write_all(&entry).map_err(|e| Error::io(path, e))?;
+            (&self.time_index_file)
+                .write_all(&entry)
+                .map_err(|e| Error::io(path, e))?;
         }
         self.next_offset = header.last_offset() + 1;
         Ok(())
@@ -289,7 +324,9 @@ impl Segment {
 
     /// Appends already offset-stamped batches (one contiguous buffer) and indexes them.
     pub fn append(&mut self, data: &[u8], headers: &[BatchHeader]) -> Result<()> {
-        self.file.write_all_at(data, self.size).map_err(|e| Error::io(&self.log_path, e))?;
+        self.file
+            .write_all_at(data, self.size)
+            .map_err(|e| Error::io(&self.log_path, e))?;
         let mut pos = self.size;
         for header in headers {
             self.index_batch(header, pos)?;
@@ -303,7 +340,11 @@ impl Segment {
     pub fn position_of(&self, offset: i64) -> u64 {
         let rel = (offset - self.base_offset).max(0) as u32;
         let slot = self.index.partition_point(|&(r, _)| r <= rel);
-        let mut pos = if slot == 0 { 0 } else { u64::from(self.index[slot - 1].1) };
+        let mut pos = if slot == 0 {
+            0
+        } else {
+            u64::from(self.index[slot - 1].1)
+        };
         while let Some(header) = self.read_header(pos, self.size) {
             if header.last_offset() >= offset {
                 return pos;
@@ -319,7 +360,11 @@ impl Segment {
             return None;
         }
         let slot = self.time_index.partition_point(|&(ts, _)| ts < timestamp);
-        let start_offset = if slot == 0 { self.base_offset } else { self.base_offset + i64::from(self.time_index[slot - 1].1) };
+        let start_offset = if slot == 0 {
+            self.base_offset
+        } else {
+            self.base_offset + i64::from(self.time_index[slot - 1].1)
+        };
         let mut pos = self.position_of(start_offset);
         while let Some(header) = self.read_header(pos, self.size) {
             if header.max_timestamp >= timestamp {
@@ -332,9 +377,13 @@ impl Segment {
 
     /// Reads the whole batch at `pos`.
     pub fn read_batch(&self, pos: u64) -> Result<Option<BytesMut>> {
-        let Some(header) = self.read_header(pos, self.size) else { return Ok(None) };
+        let Some(header) = self.read_header(pos, self.size) else {
+            return Ok(None);
+        };
         let mut buf = BytesMut::zeroed(header.total_len());
-        self.file.read_exact_at(&mut buf, pos).map_err(|e| Error::io(&self.log_path, e))?;
+        self.file
+            .read_exact_at(&mut buf, pos)
+            .map_err(|e| Error::io(&self.log_path, e))?;
         Ok(Some(buf))
     }
 
@@ -364,9 +413,15 @@ impl Segment {
 
     /// Removes the segment's files. Readers holding the file handle keep reading until they drop it.
     pub fn delete(self) -> Result<()> {
-        for path in [self.log_path.clone(), self.log_path.with_extension("index"), self.log_path.with_extension("timeindex")] {
+        for path in [
+            self.log_path.clone(),
+            self.log_path.with_extension("index"),
+            self.log_path.with_extension("timeindex"),
+        ] {
             match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(path, e)),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(path, e));
+                }
                 _ => {}
             }
         }

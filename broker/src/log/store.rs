@@ -100,7 +100,9 @@ pub struct LogStore {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl LogStore {
@@ -112,10 +114,17 @@ impl LogStore {
         let lock_path = data_dir.join(LOCK_FILE);
         let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
         lock.try_lock().map_err(|_| {
-            Error::io(&lock_path, std::io::Error::other("the data directory is in use by another broker"))
+            Error::io(
+                &lock_path,
+                std::io::Error::other("the data directory is in use by another broker"),
+            )
         })?;
         let marker = data_dir.join(CLEAN_SHUTDOWN);
-        let recovery = if marker.exists() { Recovery::Trusted } else { Recovery::Full };
+        let recovery = if marker.exists() {
+            Recovery::Trusted
+        } else {
+            Recovery::Full
+        };
         if recovery == Recovery::Trusted {
             std::fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
             sync_dir(&data_dir)?;
@@ -150,15 +159,30 @@ impl LogStore {
             .expect("topics lock")
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_owned(),
+            })
     }
 
-    pub(crate) fn partition(&self, topic: &str, partition: i32) -> Result<(Arc<Topic>, Arc<Mutex<Partition>>)> {
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(Arc<Topic>, Arc<Mutex<Partition>>)> {
         let t = self.topic(topic)?;
         let p = usize::try_from(partition)
             .ok()
-            .and_then(|i| t.partitions.read().expect("partitions lock").get(i).cloned())
-            .ok_or_else(|| Error::UnknownPartition { topic: topic.to_owned(), partition })?;
+            .and_then(|i| {
+                t.partitions
+                    .read()
+                    .expect("partitions lock")
+                    .get(i)
+                    .cloned()
+            })
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+            })?;
         Ok((t, p))
     }
 
@@ -167,9 +191,15 @@ impl LogStore {
     pub fn append(&self, topic: &str, partition: i32, records: Bytes) -> Result<Appended> {
         let (t, p) = self.partition(topic, partition)?;
         let config = *t.config.read().expect("config lock");
-        let batches = batch::split_batches(records)
-            .map_err(|source| Error::Batch { topic: topic.to_owned(), partition, source })?;
-        if let Some((h, _)) = batches.iter().find(|(h, _)| h.total_len() > config.max_message_bytes) {
+        let batches = batch::split_batches(records).map_err(|source| Error::Batch {
+            topic: topic.to_owned(),
+            partition,
+            source,
+        })?;
+        if let Some((h, _)) = batches
+            .iter()
+            .find(|(h, _)| h.total_len() > config.max_message_bytes)
+        {
             return Err(Error::RecordTooLarge {
                 topic: topic.to_owned(),
                 partition,
@@ -184,7 +214,11 @@ impl LogStore {
         };
         self.inner.appended.send_modify(|n| *n += 1);
         let durable_ticket = self.inner.commit.as_ref().map(|c| c.request(file));
-        Ok(Appended { base_offset, log_start_offset, durable_ticket })
+        Ok(Appended {
+            base_offset,
+            log_start_offset,
+            durable_ticket,
+        })
     }
 
     /// Waits until an append is durable under the store's fsync policy.
@@ -203,7 +237,13 @@ impl LogStore {
     }
 
     /// Reads whole batches from `offset`, at most `max_bytes` (but at least one batch).
-    pub fn fetch(&self, topic: &str, partition: i32, offset: i64, max_bytes: usize) -> Result<Fetched> {
+    pub fn fetch(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<Fetched> {
         let (_, p) = self.partition(topic, partition)?;
         let (plan, offsets) = {
             let log = p.lock().expect("partition lock");
@@ -213,7 +253,11 @@ impl LogStore {
             Some(plan) => plan.read(max_bytes)?,
             None => Bytes::new(),
         };
-        Ok(Fetched { records, high_watermark: offsets.high_watermark, log_start_offset: offsets.log_start })
+        Ok(Fetched {
+            records,
+            high_watermark: offsets.high_watermark,
+            log_start_offset: offsets.log_start,
+        })
     }
 
     /// Like [`LogStore::fetch`], but waits up to `max_wait` for data when there is none yet.
@@ -232,7 +276,10 @@ impl LogStore {
             if !fetched.records.is_empty() {
                 return Ok(fetched);
             }
-            if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
                 return Ok(fetched);
             }
         }
@@ -251,7 +298,12 @@ impl LogStore {
 
     /// Answers ListOffsets: the offset (and timestamp, when one applies) for `spec`, or None when no record
     /// matches a timestamp query.
-    pub fn list_offsets(&self, topic: &str, partition: i32, spec: OffsetSpec) -> Result<Option<(i64, i64)>> {
+    pub fn list_offsets(
+        &self,
+        topic: &str,
+        partition: i32,
+        spec: OffsetSpec,
+    ) -> Result<Option<(i64, i64)>> {
         let (_, p) = self.partition(topic, partition)?;
         let log = p.lock().expect("partition lock");
         let offsets = log.offsets();
@@ -272,7 +324,14 @@ impl LogStore {
 
     /// Rolls old segments and applies retention to every partition; returns how many segments were deleted.
     pub fn housekeep(&self) -> usize {
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().expect("topics lock").values().cloned().collect();
+        let topics: Vec<Arc<Topic>> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .cloned()
+            .collect();
         let mut deleted = 0;
         for topic in topics {
             let config = *topic.config.read().expect("config lock");
@@ -281,7 +340,9 @@ impl LogStore {
                 let mut log = p.lock().expect("partition lock");
                 match log.housekeep(&config, now_ms()) {
                     Ok(n) => deleted += n,
-                    Err(err) => error!(topic = %topic.name, partition = log.index, error = %err, "housekeeping failed"),
+                    Err(err) => {
+                        error!(topic = %topic.name, partition = log.index, error = %err, "housekeeping failed")
+                    }
                 }
             }
         }
@@ -309,14 +370,23 @@ impl LogStore {
         if let Some(commit) = &self.inner.commit {
             commit.stop();
         }
-        let topics: Vec<Arc<Topic>> = self.inner.topics.read().expect("topics lock").values().cloned().collect();
+        let topics: Vec<Arc<Topic>> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .cloned()
+            .collect();
         for topic in topics {
             for p in topic.partitions.read().expect("partitions lock").iter() {
                 p.lock().expect("partition lock").sync()?;
             }
         }
         let marker = self.inner.data_dir.join(CLEAN_SHUTDOWN);
-        File::create(&marker).and_then(|f| f.sync_all()).map_err(|e| Error::io(&marker, e))?;
+        File::create(&marker)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&marker, e))?;
         sync_dir(&self.inner.data_dir)?;
         info!(data_dir = %self.inner.data_dir.display(), "log store closed cleanly");
         Ok(())
@@ -338,9 +408,15 @@ impl LogStore {
         for name in names {
             match self.load_topic(&name) {
                 Ok(topic) => {
-                    self.inner.topics.write().expect("topics lock").insert(name, Arc::new(topic));
+                    self.inner
+                        .topics
+                        .write()
+                        .expect("topics lock")
+                        .insert(name, Arc::new(topic));
                 }
-                Err(err) => warn!(topic = %name, error = %err, "skipping unreadable topic directory"),
+                Err(err) => {
+                    warn!(topic = %name, error = %err, "skipping unreadable topic directory")
+                }
             }
         }
         Ok(())

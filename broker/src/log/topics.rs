@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use tracing::info;
 use uuid::Uuid;
 
-use super::config::{self, TopicConfig, format_properties, parse_properties, sync_dir, validate_topic_name, write_atomic};
+use super::config::{
+    self, TopicConfig, format_properties, parse_properties, sync_dir, validate_topic_name,
+    write_atomic,
+};
 use super::partition::Partition;
 use super::store::{LogStore, Topic, now_ms};
 use crate::error::{Error, Result};
@@ -39,26 +42,45 @@ fn random_uuid() -> Uuid {
     hi.write_i64(now_ms());
     let mut lo = std::collections::hash_map::RandomState::new().build_hasher();
     lo.write_u64(hi.finish());
-    uuid::Builder::from_random_bytes(((u128::from(hi.finish()) << 64) | u128::from(lo.finish())).to_be_bytes()).into_uuid()
+    uuid::Builder::from_random_bytes(
+        ((u128::from(hi.finish()) << 64) | u128::from(lo.finish())).to_be_bytes(),
+    )
+    .into_uuid()
 }
 
 impl LogStore {
     pub(crate) fn load_topic(&self, name: &str) -> Result<Topic> {
         let dir = self.inner.topics_dir.join(name);
-        let overrides = std::fs::read_to_string(dir.join(PROPERTIES)).map(|t| parse_properties(&t)).unwrap_or_default();
+        let overrides = std::fs::read_to_string(dir.join(PROPERTIES))
+            .map(|t| parse_properties(&t))
+            .unwrap_or_default();
         let config = self.inner.defaults.with_overrides(&overrides)?;
         let id = std::fs::read_to_string(dir.join(ID_FILE))
             .ok()
             .and_then(|s| Uuid::parse_str(s.trim()).ok())
-            .ok_or_else(|| Error::Corrupt { path: dir.join(ID_FILE), position: 0, reason: "missing or invalid topic id".into() })?;
+            .ok_or_else(|| Error::Corrupt {
+                path: dir.join(ID_FILE),
+                position: 0,
+                reason: "missing or invalid topic id".into(),
+            })?;
         let mut partitions = Vec::new();
         while dir.join(partitions.len().to_string()).is_dir() {
             let index = partitions.len() as i32;
-            let p = Partition::open(dir.join(index.to_string()), name, index, self.inner.recovery, now_ms())?;
+            let p = Partition::open(
+                dir.join(index.to_string()),
+                name,
+                index,
+                self.inner.recovery,
+                now_ms(),
+            )?;
             partitions.push(Arc::new(Mutex::new(p)));
         }
         if partitions.is_empty() {
-            return Err(Error::Corrupt { path: dir, position: 0, reason: "topic has no partition directory".into() });
+            return Err(Error::Corrupt {
+                path: dir,
+                position: 0,
+                reason: "topic has no partition directory".into(),
+            });
         }
         info!(topic = %name, partitions = partitions.len(), "topic loaded");
         Ok(Topic {
@@ -89,19 +111,37 @@ impl LogStore {
         let config = self.inner.defaults.with_overrides(&overrides)?;
         let mut topics = self.inner.topics.write().expect("topics lock");
         if topics.contains_key(name) {
-            return Err(Error::TopicExists { topic: name.to_owned() });
+            return Err(Error::TopicExists {
+                topic: name.to_owned(),
+            });
         }
         let id = random_uuid();
-        let info = TopicInfo { name: name.to_owned(), id, partitions };
+        let info = TopicInfo {
+            name: name.to_owned(),
+            id,
+            partitions,
+        };
         if validate_only {
             return Ok(info);
         }
         let dir = self.inner.topics_dir.join(name);
         let _ = std::fs::remove_dir_all(&dir); // leftovers of a crashed creation
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        write_atomic(&dir.join(PROPERTIES), format_properties(&overrides).as_bytes())?;
+        write_atomic(
+            &dir.join(PROPERTIES),
+            format_properties(&overrides).as_bytes(),
+        )?;
         let parts = (0..partitions)
-            .map(|i| Partition::open(dir.join(i.to_string()), name, i, self.inner.recovery, now_ms()).map(|p| Arc::new(Mutex::new(p))))
+            .map(|i| {
+                Partition::open(
+                    dir.join(i.to_string()),
+                    name,
+                    i,
+                    self.inner.recovery,
+                    now_ms(),
+                )
+                .map(|p| Arc::new(Mutex::new(p)))
+            })
             .collect::<Result<Vec<_>>>()?;
         // The id file is written last: a topic directory without it is an unfinished creation.
         write_atomic(&dir.join(ID_FILE), id.to_string().as_bytes())?;
@@ -137,9 +177,14 @@ impl LogStore {
             .write()
             .expect("topics lock")
             .remove(name)
-            .ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
+            .ok_or_else(|| Error::UnknownTopic {
+                topic: name.to_owned(),
+            })?;
         // Rename first (atomic), then remove: a crash in between leaves a dot-directory that the next start deletes.
-        let trash = self.inner.topics_dir.join(format!(".deleted-{}-{}", name, now_ms()));
+        let trash = self
+            .inner
+            .topics_dir
+            .join(format!(".deleted-{}-{}", name, now_ms()));
         std::fs::rename(&topic.dir, &trash).map_err(|e| Error::io(&topic.dir, e))?;
         sync_dir(&self.inner.topics_dir)?;
         std::fs::remove_dir_all(&trash).map_err(|e| Error::io(&trash, e))?;
@@ -155,14 +200,22 @@ impl LogStore {
         if total <= current || total > MAX_PARTITIONS {
             return Err(Error::InvalidPartitions {
                 topic: name.to_owned(),
-                reason: format!("topic has {current} partitions, {total} requested; expected more than {current} and at most {MAX_PARTITIONS}"),
+                reason: format!(
+                    "topic has {current} partitions, {total} requested; expected more than {current} and at most {MAX_PARTITIONS}"
+                ),
             });
         }
         if validate_only {
             return Ok(());
         }
         for i in current..total {
-            let p = Partition::open(topic.dir.join(i.to_string()), name, i, self.inner.recovery, now_ms())?;
+            let p = Partition::open(
+                topic.dir.join(i.to_string()),
+                name,
+                i,
+                self.inner.recovery,
+                now_ms(),
+            )?;
             partitions.push(Arc::new(Mutex::new(p)));
         }
         sync_dir(&topic.dir)?;
@@ -173,13 +226,27 @@ impl LogStore {
     pub fn topic_info(&self, name: &str) -> Result<TopicInfo> {
         let topic = self.topic(name)?;
         let partitions = topic.partitions.read().expect("partitions lock").len() as i32;
-        Ok(TopicInfo { name: topic.name.clone(), id: topic.id, partitions })
+        Ok(TopicInfo {
+            name: topic.name.clone(),
+            id: topic.id,
+            partitions,
+        })
     }
 
     /// Every topic, sorted by name.
     pub fn topics(&self) -> Vec<TopicInfo> {
-        let names: Vec<String> = self.inner.topics.read().expect("topics lock").keys().cloned().collect();
-        names.iter().filter_map(|n| self.topic_info(n).ok()).collect()
+        let names: Vec<String> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .keys()
+            .cloned()
+            .collect();
+        names
+            .iter()
+            .filter_map(|n| self.topic_info(n).ok())
+            .collect()
     }
 
     /// Effective config of a topic plus the keys it overrides.
@@ -191,7 +258,12 @@ impl LogStore {
     }
 
     /// Replaces all overrides of a topic (AlterConfigs semantics).
-    pub fn replace_config(&self, name: &str, overrides: BTreeMap<String, String>, validate_only: bool) -> Result<()> {
+    pub fn replace_config(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<()> {
         self.update_config(name, validate_only, |current| *current = overrides)
     }
 
@@ -205,7 +277,10 @@ impl LogStore {
                 return Err(Error::InvalidConfig {
                     key: key.clone(),
                     value: String::new(),
-                    reason: format!("unknown topic config; supported keys are {}", config::KEYS.join(", ")),
+                    reason: format!(
+                        "unknown topic config; supported keys are {}",
+                        config::KEYS.join(", ")
+                    ),
                 });
             }
         }
@@ -223,7 +298,12 @@ impl LogStore {
         })
     }
 
-    fn update_config(&self, name: &str, validate_only: bool, change: impl FnOnce(&mut BTreeMap<String, String>)) -> Result<()> {
+    fn update_config(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&mut BTreeMap<String, String>),
+    ) -> Result<()> {
         let topic = self.topic(name)?;
         let mut overrides = topic.overrides.lock().expect("overrides lock");
         let mut next = overrides.clone();
@@ -232,7 +312,10 @@ impl LogStore {
         if validate_only {
             return Ok(());
         }
-        write_atomic(&topic.dir.join(PROPERTIES), format_properties(&next).as_bytes())?;
+        write_atomic(
+            &topic.dir.join(PROPERTIES),
+            format_properties(&next).as_bytes(),
+        )?;
         *topic.config.write().expect("config lock") = config;
         info!(topic = %name, overrides = ?next, "topic config changed");
         *overrides = next;

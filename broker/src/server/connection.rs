@@ -21,7 +21,12 @@ use super::handlers;
 /// Requests accepted but not yet answered, per connection (Kafka's clients default to 5 in flight).
 const MAX_IN_FLIGHT: usize = 64;
 
-pub async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ctx: Arc<Ctx>,
+    mut stop: watch::Receiver<bool>,
+) {
     debug!(%peer, "connection opened");
     let (mut reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
@@ -86,7 +91,11 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, ctx: Arc<Ctx>, mut stop:
     debug!(%peer, "connection closed");
 }
 
-async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Outgoing>,
+    peer: SocketAddr,
+) {
     let mut out = BytesMut::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         let mut next = Some(first);
@@ -98,7 +107,13 @@ async fn write_loop(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>
                 Reply::Nothing => None,
             };
             if let Some(body) = body {
-                dispatch::encode_response(&mut out, outgoing.api_key, outgoing.version, outgoing.correlation_id, &body);
+                dispatch::encode_response(
+                    &mut out,
+                    outgoing.api_key,
+                    outgoing.version,
+                    outgoing.correlation_id,
+                    &body,
+                );
             }
             if out.len() < 1 << 20 {
                 next = rx.try_recv().ok();

@@ -29,13 +29,18 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED.iter().find(|(k, _, _)| *k == key).map(|&(_, min, max)| (min, max))
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
 }
 
 /// A response to send later, in request order.
 pub type Deferred = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
 
 /// What a handler produces.
+// A reply is built and moved once per request: boxing the large variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     Now(ResponseKind),
     /// Computed asynchronously (long-poll fetch, fsync wait); the connection still answers in order.
@@ -62,9 +67,18 @@ pub enum RequestError {
     #[error("API {api:?} is not implemented by this broker")]
     UnsupportedApi { api: ApiKey },
     #[error("{api:?} version {version} is not supported (supported: {min}..={max})")]
-    UnsupportedVersion { api: ApiKey, version: i16, min: i16, max: i16 },
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
     #[error("cannot decode {api:?} v{version} request: {reason}")]
-    Malformed { api: ApiKey, version: i16, reason: String },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
 }
 
 /// A decoded request.
@@ -81,7 +95,9 @@ pub enum Decoded {
     Request(Box<Request>),
     /// An ApiVersions request at a version we do not know: answered with v0 and UNSUPPORTED_VERSION so the client
     /// can retry with a version we list (KIP-511).
-    ApiVersionsFallback { correlation_id: i32 },
+    ApiVersionsFallback {
+        correlation_id: i32,
+    },
 }
 
 /// Decodes one frame. Pure and panic-free on any input (this is the fuzz target's entry point).
@@ -99,43 +115,92 @@ pub fn decode(frame: Bytes) -> Result<Decoded, RequestError> {
         if api == ApiKey::ApiVersions && version > max {
             return Ok(Decoded::ApiVersionsFallback { correlation_id });
         }
-        return Err(RequestError::UnsupportedVersion { api, version, min, max });
+        return Err(RequestError::UnsupportedVersion {
+            api,
+            version,
+            min,
+            max,
+        });
     }
     // kafka-protocol reports decode failures as `anyhow::Error`; only their text is kept.
-    let malformed = |reason: String| RequestError::Malformed { api, version, reason };
+    let malformed = |reason: String| RequestError::Malformed {
+        api,
+        version,
+        reason,
+    };
     let mut buf = frame;
-    let header = RequestHeader::decode(&mut buf, api.request_header_version(version)).map_err(|e| malformed(e.to_string()))?;
+    let header = RequestHeader::decode(&mut buf, api.request_header_version(version))
+        .map_err(|e| malformed(e.to_string()))?;
     let body = RequestKind::decode(api, &mut buf, version).map_err(|e| malformed(e.to_string()))?;
-    Ok(Decoded::Request(Box::new(Request { header, api_key: api, body })))
+    Ok(Decoded::Request(Box::new(Request {
+        header,
+        api_key: api,
+        body,
+    })))
 }
 
 /// Routes a decoded request to its handler.
 pub fn route(ctx: &Ctx, request: Request) -> Result<Outgoing, RequestError> {
     let version = request.header.request_api_version;
     let reply = match request.body {
-        RequestKind::ApiVersions(req) => Reply::Now(handlers::api_versions::handle(req, version).into()),
-        RequestKind::Metadata(req) => Reply::Now(handlers::metadata::handle(ctx, req, version).into()),
+        RequestKind::ApiVersions(req) => {
+            Reply::Now(handlers::api_versions::handle(req, version).into())
+        }
+        RequestKind::Metadata(req) => {
+            Reply::Now(handlers::metadata::handle(ctx, req, version).into())
+        }
         RequestKind::Produce(req) => handlers::produce::handle(ctx, req, version),
         RequestKind::Fetch(req) => handlers::fetch::handle(ctx, req, version),
-        RequestKind::ListOffsets(req) => Reply::Now(handlers::list_offsets::handle(ctx, req, version).into()),
-        RequestKind::CreateTopics(req) => Reply::Now(handlers::create_topics::handle(ctx, req, version).into()),
-        RequestKind::DeleteTopics(req) => Reply::Now(handlers::delete_topics::handle(ctx, req, version).into()),
-        RequestKind::CreatePartitions(req) => Reply::Now(handlers::create_partitions::handle(ctx, req).into()),
-        RequestKind::DeleteRecords(req) => Reply::Now(handlers::delete_records::handle(ctx, req).into()),
-        RequestKind::DescribeConfigs(req) => Reply::Now(handlers::describe_configs::handle(ctx, req, version).into()),
-        RequestKind::AlterConfigs(req) => Reply::Now(handlers::alter_configs::handle(ctx, req).into()),
+        RequestKind::ListOffsets(req) => {
+            Reply::Now(handlers::list_offsets::handle(ctx, req, version).into())
+        }
+        RequestKind::CreateTopics(req) => {
+            Reply::Now(handlers::create_topics::handle(ctx, req, version).into())
+        }
+        RequestKind::DeleteTopics(req) => {
+            Reply::Now(handlers::delete_topics::handle(ctx, req, version).into())
+        }
+        RequestKind::CreatePartitions(req) => {
+            Reply::Now(handlers::create_partitions::handle(ctx, req).into())
+        }
+        RequestKind::DeleteRecords(req) => {
+            Reply::Now(handlers::delete_records::handle(ctx, req).into())
+        }
+        RequestKind::DescribeConfigs(req) => {
+            Reply::Now(handlers::describe_configs::handle(ctx, req, version).into())
+        }
+        RequestKind::AlterConfigs(req) => {
+            Reply::Now(handlers::alter_configs::handle(ctx, req).into())
+        }
         RequestKind::IncrementalAlterConfigs(req) => {
             Reply::Now(handlers::alter_configs::handle_incremental(ctx, req).into())
         }
-        RequestKind::DescribeCluster(req) => Reply::Now(handlers::describe_cluster::handle(ctx, req).into()),
+        RequestKind::DescribeCluster(req) => {
+            Reply::Now(handlers::describe_cluster::handle(ctx, req).into())
+        }
         // `decode` only lets through APIs listed in SUPPORTED, and each has an arm above.
-        _ => return Err(RequestError::UnsupportedApi { api: request.api_key }),
+        _ => {
+            return Err(RequestError::UnsupportedApi {
+                api: request.api_key,
+            });
+        }
     };
-    Ok(Outgoing { api_key: request.api_key, version, correlation_id: request.header.correlation_id, reply })
+    Ok(Outgoing {
+        api_key: request.api_key,
+        version,
+        correlation_id: request.header.correlation_id,
+        reply,
+    })
 }
 
 /// Frames a response: size, header (the version the API demands), body.
-pub fn encode_response(out: &mut BytesMut, api_key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) {
+pub fn encode_response(
+    out: &mut BytesMut,
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &ResponseKind,
+) {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     let header = ResponseHeader::default().with_correlation_id(correlation_id);

@@ -22,7 +22,10 @@ pub fn next_frame(buf: &mut BytesMut, max_size: usize) -> Result<Option<Bytes>, 
     }
     let size = size as usize;
     if size > max_size {
-        return Err(FrameError::TooLarge { size, max: max_size });
+        return Err(FrameError::TooLarge {
+            size,
+            max: max_size,
+        });
     }
     if buf.len() < 4 + size {
         buf.reserve(4 + size - buf.len());
@@ -39,17 +42,29 @@ mod tests {
     #[test]
     fn frames_are_split_and_partial_frames_wait() {
         let mut buf = BytesMut::from(&[0, 0, 0, 2, 7, 8, 0, 0, 0, 3, 1][..]);
-        assert_eq!(next_frame(&mut buf, 100).unwrap().unwrap(), Bytes::from_static(&[7, 8]));
+        assert_eq!(
+            next_frame(&mut buf, 100).unwrap().unwrap(),
+            Bytes::from_static(&[7, 8])
+        );
         assert_eq!(next_frame(&mut buf, 100).unwrap(), None);
         buf.extend_from_slice(&[2, 3]);
-        assert_eq!(next_frame(&mut buf, 100).unwrap().unwrap(), Bytes::from_static(&[1, 2, 3]));
+        assert_eq!(
+            next_frame(&mut buf, 100).unwrap().unwrap(),
+            Bytes::from_static(&[1, 2, 3])
+        );
     }
 
     #[test]
     fn oversized_and_negative_sizes_are_refused() {
         let mut buf = BytesMut::from(&[0, 0, 1, 0][..]);
-        assert_eq!(next_frame(&mut buf, 10), Err(FrameError::TooLarge { size: 256, max: 10 }));
+        assert_eq!(
+            next_frame(&mut buf, 10),
+            Err(FrameError::TooLarge { size: 256, max: 10 })
+        );
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
-        assert_eq!(next_frame(&mut buf, 10), Err(FrameError::Negative { size: -1 }));
+        assert_eq!(
+            next_frame(&mut buf, 10),
+            Err(FrameError::Negative { size: -1 })
+        );
     }
 }

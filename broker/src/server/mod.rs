@@ -100,15 +100,34 @@ impl Broker {
         })?;
         let listener = TcpListener::bind(&config.listen)
             .await
-            .map_err(|source| Error::Bind { addr: config.listen.clone(), source })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.listen.clone(), source })?;
-        let host = config.advertised_host.clone().unwrap_or_else(|| addr.ip().to_string());
+            .map_err(|source| Error::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+        let host = config
+            .advertised_host
+            .clone()
+            .unwrap_or_else(|| addr.ip().to_string());
         let housekeeping = store.spawn_housekeeping(config.housekeeping_interval);
-        let ctx = Arc::new(Ctx { store: store.clone(), config, host, port: i32::from(addr.port()) });
+        let ctx = Arc::new(Ctx {
+            store: store.clone(),
+            config,
+            host,
+            port: i32::from(addr.port()),
+        });
         let (shutdown, stop) = watch::channel(false);
         info!(%addr, data_dir = %ctx.config.data_dir.display(), fsync = ?ctx.config.fsync, "broker listening");
         let task = tokio::spawn(accept_loop(listener, ctx, stop, housekeeping));
-        Ok(BrokerHandle { addr, store, shutdown, task })
+        Ok(BrokerHandle {
+            addr,
+            store,
+            shutdown,
+            task,
+        })
     }
 }
 
@@ -137,10 +156,16 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    info!(connections = connections.len(), "shutting down: finishing in-flight requests");
+    info!(
+        connections = connections.len(),
+        "shutting down: finishing in-flight requests"
+    );
     // Connections stop reading new requests and finish writing what they accepted.
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), drain)
+        .await
+        .is_err()
+    {
         warn!("connections did not finish within 10s; closing them");
         connections.abort_all();
     }
@@ -148,7 +173,9 @@ async fn accept_loop(
     let store = ctx.store.clone();
     match tokio::task::spawn_blocking(move || store.close()).await {
         Ok(Ok(())) => {}
-        Ok(Err(err)) => warn!(error = %err, "closing the log store failed; the next start will check every batch"),
+        Ok(Err(err)) => {
+            warn!(error = %err, "closing the log store failed; the next start will check every batch")
+        }
         Err(err) => warn!(error = %err, "closing the log store panicked"),
     }
 }

@@ -55,7 +55,9 @@ pub async fn start(dir: &Path) -> BrokerHandle {
 
 pub fn client_config(addr: std::net::SocketAddr) -> ClientConfig {
     let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", addr.to_string()).set("broker.address.family", "v4");
+    config
+        .set("bootstrap.servers", addr.to_string())
+        .set("broker.address.family", "v4");
     config
 }
 
@@ -70,7 +72,10 @@ pub fn producer(addr: std::net::SocketAddr, extra: &[(&str, &str)]) -> FuturePro
 
 pub fn consumer(addr: std::net::SocketAddr) -> BaseConsumer {
     let mut config = client_config(addr);
-    config.set("enable.auto.commit", "false").set("group.id", "busbar-test").set("auto.offset.reset", "earliest");
+    config
+        .set("enable.auto.commit", "false")
+        .set("group.id", "busbar-test")
+        .set("auto.offset.reset", "earliest");
     config.create().expect("consumer")
 }
 

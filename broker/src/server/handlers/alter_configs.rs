@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{
-    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
-    alter_configs_response, incremental_alter_configs_response,
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse, alter_configs_response, incremental_alter_configs_response,
 };
 use kafka_protocol::protocol::StrBytes;
 use tracing::warn;
@@ -24,7 +24,10 @@ fn not_a_topic(resource_type: i8) -> (i16, Option<StrBytes>) {
     } else {
         format!("resource type {resource_type} cannot be altered; only topics (2) can")
     };
-    (ResponseError::InvalidRequest.code(), Some(str_bytes(reason)))
+    (
+        ResponseError::InvalidRequest.code(),
+        Some(str_bytes(reason)),
+    )
 }
 
 fn outcome(topic: &str, result: Result<(), Error>) -> (i16, Option<StrBytes>) {
@@ -47,9 +50,16 @@ pub fn handle(ctx: &Ctx, req: AlterConfigsRequest) -> AlterConfigsResponse {
                 let overrides: BTreeMap<String, String> = resource
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
-                outcome(name, ctx.store.replace_config(name, overrides, req.validate_only))
+                outcome(
+                    name,
+                    ctx.store.replace_config(name, overrides, req.validate_only),
+                )
             } else {
                 not_a_topic(resource.resource_type)
             };
@@ -63,7 +73,10 @@ pub fn handle(ctx: &Ctx, req: AlterConfigsRequest) -> AlterConfigsResponse {
     AlterConfigsResponse::default().with_responses(responses)
 }
 
-pub fn handle_incremental(ctx: &Ctx, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn handle_incremental(
+    ctx: &Ctx,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let responses = req
         .resources
         .into_iter()

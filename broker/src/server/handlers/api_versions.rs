@@ -1,15 +1,20 @@
 //! ApiVersions: the APIs and versions this broker implements.
 
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::ResponseError;
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, ResponseKind};
 
 use crate::server::dispatch::SUPPORTED;
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED
         .iter()
-        .map(|&(key, min, max)| ApiVersion::default().with_api_key(key as i16).with_min_version(min).with_max_version(max))
+        .map(|&(key, min, max)| {
+            ApiVersion::default()
+                .with_api_key(key as i16)
+                .with_min_version(min)
+                .with_max_version(max)
+        })
         .collect()
 }
 

@@ -3,10 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::ResponseError;
 use tracing::warn;
 
 use super::str_bytes;
@@ -23,7 +25,10 @@ pub fn handle(ctx: &Ctx, req: CreateTopicsRequest, version: i16) -> CreateTopics
             let result = if !matches!(topic.replication_factor, -1 | 1) {
                 Err((
                     ResponseError::InvalidReplicationFactor.code(),
-                    format!("replication factor {} requested; this single broker supports only 1", topic.replication_factor),
+                    format!(
+                        "replication factor {} requested; this single broker supports only 1",
+                        topic.replication_factor
+                    ),
                 ))
             } else {
                 let partitions = if !topic.assignments.is_empty() {
@@ -36,7 +41,11 @@ pub fn handle(ctx: &Ctx, req: CreateTopicsRequest, version: i16) -> CreateTopics
                 let overrides: BTreeMap<String, String> = topic
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
                 ctx.store
                     .create_topic(&name, partitions, overrides, req.validate_only)
@@ -45,7 +54,9 @@ pub fn handle(ctx: &Ctx, req: CreateTopicsRequest, version: i16) -> CreateTopics
             let mut entry = CreatableTopicResult::default().with_name(topic.name);
             match result {
                 Ok(info) => {
-                    entry = entry.with_num_partitions(info.partitions).with_replication_factor(1);
+                    entry = entry
+                        .with_num_partitions(info.partitions)
+                        .with_replication_factor(1);
                     if version >= 7 {
                         entry = entry.with_topic_id(info.id);
                     }
@@ -55,7 +66,9 @@ pub fn handle(ctx: &Ctx, req: CreateTopicsRequest, version: i16) -> CreateTopics
                 }
                 Err((code, message)) => {
                     warn!(topic = %name, error = %message, "create topic failed");
-                    entry = entry.with_error_code(code).with_error_message(Some(str_bytes(message)));
+                    entry = entry
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(message)));
                 }
             }
             entry
@@ -66,7 +79,10 @@ pub fn handle(ctx: &Ctx, req: CreateTopicsRequest, version: i16) -> CreateTopics
 
 fn effective_configs(ctx: &Ctx, name: &str) -> Vec<CreatableTopicConfigs> {
     // Under validate_only the topic does not exist: report the defaults.
-    let (config, overrides) = ctx.store.topic_config(name).unwrap_or((ctx.config.topic_defaults, BTreeMap::new()));
+    let (config, overrides) = ctx
+        .store
+        .topic_config(name)
+        .unwrap_or((ctx.config.topic_defaults, BTreeMap::new()));
     KEYS.iter()
         .map(|key| {
             let source = if overrides.contains_key(*key) { 1 } else { 5 };

@@ -10,16 +10,30 @@ use crate::server::Ctx;
 
 pub fn handle(ctx: &Ctx, req: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
     let targets: Vec<(Option<String>, uuid::Uuid)> = if version >= 6 {
-        req.topics.into_iter().map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id)).collect()
+        req.topics
+            .into_iter()
+            .map(|t| (t.name.map(|n| n.0.to_string()), t.topic_id))
+            .collect()
     } else {
-        req.topic_names.into_iter().map(|n| (Some(n.0.to_string()), uuid::Uuid::nil())).collect()
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n.0.to_string()), uuid::Uuid::nil()))
+            .collect()
     };
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
-            let name = name.or_else(|| ctx.store.topics().into_iter().find(|t| t.id == id).map(|t| t.name));
+            let name = name.or_else(|| {
+                ctx.store
+                    .topics()
+                    .into_iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.name)
+            });
             let Some(name) = name else {
-                return DeletableTopicResult::default().with_topic_id(id).with_error_code(ResponseError::UnknownTopicId.code());
+                return DeletableTopicResult::default()
+                    .with_topic_id(id)
+                    .with_error_code(ResponseError::UnknownTopicId.code());
             };
             let topic_id = ctx.store.topic_info(&name).map(|t| t.id).unwrap_or(id);
             let result = ctx.store.delete_topic(&name);
@@ -27,7 +41,9 @@ pub fn handle(ctx: &Ctx, req: DeleteTopicsRequest, version: i16) -> DeleteTopics
                 warn!(topic = %name, error = %err, "delete topic failed");
             }
             let (code, message) = code_and_message(&result);
-            let mut entry = DeletableTopicResult::default().with_name(Some(topic_name(name))).with_error_code(code);
+            let mut entry = DeletableTopicResult::default()
+                .with_name(Some(topic_name(name)))
+                .with_error_code(code);
             if version >= 5 {
                 entry = entry.with_error_message(message);
             }

@@ -13,6 +13,9 @@ pub fn handle(ctx: &Ctx, req: DescribeClusterRequest) -> DescribeClusterResponse
         .with_cluster_id(str_bytes(ctx.config.cluster_id.clone()))
         .with_controller_id(node)
         .with_brokers(vec![
-            DescribeClusterBroker::default().with_broker_id(node).with_host(str_bytes(ctx.host.clone())).with_port(ctx.port),
+            DescribeClusterBroker::default()
+                .with_broker_id(node)
+                .with_host(str_bytes(ctx.host.clone()))
+                .with_port(ctx.port),
         ])
 }

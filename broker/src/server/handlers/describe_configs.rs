@@ -2,7 +2,9 @@
 //! topic defaults under their broker-level names.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -79,7 +81,14 @@ pub fn handle(ctx: &Ctx, req: DescribeConfigsRequest, version: i16) -> DescribeC
     DescribeConfigsResponse::default().with_results(results)
 }
 
-fn describe(name: &'static str, key: &str, config: &TopicConfig, source: i8, read_only: bool, version: i16) -> DescribeConfigsResourceResult {
+fn describe(
+    name: &'static str,
+    key: &str,
+    config: &TopicConfig,
+    source: i8,
+    read_only: bool,
+    version: i16,
+) -> DescribeConfigsResourceResult {
     let mut result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(name))
         .with_value(config.get(key).map(str_bytes))

@@ -19,7 +19,8 @@ const MAX_WAIT: Duration = Duration::from_secs(30);
 pub fn handle(ctx: &Ctx, req: FetchRequest, _version: i16) -> Reply {
     if req.session_id != 0 || req.session_epoch > 0 {
         // An incremental fetch in a session we never created.
-        let response = FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
+        let response =
+            FetchResponse::default().with_error_code(ResponseError::FetchSessionIdNotFound.code());
         return Reply::Now(response.into());
     }
     let store = ctx.store.clone();
@@ -36,7 +37,10 @@ async fn long_poll(store: LogStore, req: FetchRequest) -> ResponseKind {
         if bytes >= req.min_bytes.max(1) as usize || errors {
             return response.into();
         }
-        if tokio::time::timeout_at(deadline, changes.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, changes.changed())
+            .await
+            .is_err()
+        {
             return response.into();
         }
     }
@@ -45,7 +49,11 @@ async fn long_poll(store: LogStore, req: FetchRequest) -> ResponseKind {
 /// One pass over the requested partitions. Returns the response, the record bytes in it and whether any
 /// partition reported an error (errors are answered at once).
 fn read_once(store: &LogStore, req: &FetchRequest) -> (FetchResponse, usize, bool) {
-    let mut remaining = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    let mut remaining = if req.max_bytes > 0 {
+        req.max_bytes as usize
+    } else {
+        usize::MAX
+    };
     let mut total = 0;
     let mut errors = false;
     let mut topics = Vec::with_capacity(req.topics.len());
@@ -57,9 +65,13 @@ fn read_once(store: &LogStore, req: &FetchRequest) -> (FetchResponse, usize, boo
             // Past the response limit a partition is listed with its offsets but no records.
             let max = (p.partition_max_bytes.max(0) as usize).min(remaining);
             let result = if max == 0 && total > 0 {
-                store.offsets(name, p.partition).map(|o| (bytes::Bytes::new(), o.high_watermark, o.log_start))
+                store
+                    .offsets(name, p.partition)
+                    .map(|o| (bytes::Bytes::new(), o.high_watermark, o.log_start))
             } else {
-                store.fetch(name, p.partition, p.fetch_offset, max).map(|f| (f.records, f.high_watermark, f.log_start_offset))
+                store
+                    .fetch(name, p.partition, p.fetch_offset, max)
+                    .map(|f| (f.records, f.high_watermark, f.log_start_offset))
             };
             partitions.push(match result {
                 Ok((records, high_watermark, log_start)) => {
@@ -84,7 +96,15 @@ fn read_once(store: &LogStore, req: &FetchRequest) -> (FetchResponse, usize, boo
                 }
             });
         }
-        topics.push(FetchableTopicResponse::default().with_topic(topic.topic.clone()).with_partitions(partitions));
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(topic.topic.clone())
+                .with_partitions(partitions),
+        );
     }
-    (FetchResponse::default().with_responses(topics), total, errors)
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        errors,
+    )
 }

@@ -1,7 +1,9 @@
 //! Metadata: the single broker, and the requested (or all) topics with their partitions, all led by this node.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
 use tracing::warn;
 
@@ -13,10 +15,16 @@ use crate::server::Ctx;
 pub fn handle(ctx: &Ctx, req: MetadataRequest, version: i16) -> MetadataResponse {
     let node = BrokerId(ctx.config.node_id);
     // v0 has no null: an empty list means "all topics". From v1 on, null means all and empty means none.
-    let all = req.topics.is_none() || (version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
-    let allow_create = ctx.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
+    let all =
+        req.topics.is_none() || (version == 0 && req.topics.as_ref().is_some_and(Vec::is_empty));
+    let allow_create =
+        ctx.config.auto_create_topics && (version < 4 || req.allow_auto_topic_creation);
     let topics = if all {
-        ctx.store.topics().into_iter().map(|t| topic_entry(node, Ok(t))).collect()
+        ctx.store
+            .topics()
+            .into_iter()
+            .map(|t| topic_entry(node, Ok(t)))
+            .collect()
     } else {
         req.topics
             .unwrap_or_default()
@@ -34,11 +42,12 @@ pub fn handle(ctx: &Ctx, req: MetadataRequest, version: i16) -> MetadataResponse
                 };
                 let name = name.0.to_string();
                 let info = match ctx.store.topic_info(&name) {
-                    Err(Error::UnknownTopic { .. }) if allow_create => {
-                        ctx.store.ensure_topic(&name, ctx.config.default_partitions).inspect_err(|err| {
+                    Err(Error::UnknownTopic { .. }) if allow_create => ctx
+                        .store
+                        .ensure_topic(&name, ctx.config.default_partitions)
+                        .inspect_err(|err| {
                             warn!(topic = %name, error = %err, "auto-creating topic failed");
-                        })
-                    }
+                        }),
                     other => other,
                 };
                 match info {
@@ -77,6 +86,8 @@ fn topic_entry(node: BrokerId, info: Result<TopicInfo, (String, Error)>) -> Meta
                     })
                     .collect(),
             ),
-        Err((name, err)) => MetadataResponseTopic::default().with_name(Some(topic_name(name))).with_error_code(err.code()),
+        Err((name, err)) => MetadataResponseTopic::default()
+            .with_name(Some(topic_name(name)))
+            .with_error_code(err.code()),
     }
 }

@@ -29,18 +29,28 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest, _version: i16) -> Reply {
             partitions.push(match result {
                 Ok(appended) => {
                     pending.push((t, p, appended));
-                    response.with_base_offset(appended.base_offset).with_log_start_offset(appended.log_start_offset)
+                    response
+                        .with_base_offset(appended.base_offset)
+                        .with_log_start_offset(appended.log_start_offset)
                 }
                 Err(None) => response
                     .with_error_code(ResponseError::InvalidRequiredAcks.code())
-                    .with_error_message(Some(str_bytes(format!("acks={acks}; expected -1, 0 or 1")))),
+                    .with_error_message(Some(str_bytes(format!(
+                        "acks={acks}; expected -1, 0 or 1"
+                    )))),
                 Err(Some(err)) => {
                     warn!(topic = %name, partition = data.index, error = %err, "produce rejected");
-                    response.with_error_code(err.code()).with_error_message(Some(str_bytes(err.to_string())))
+                    response
+                        .with_error_code(err.code())
+                        .with_error_message(Some(str_bytes(err.to_string())))
                 }
             });
         }
-        responses.push(TopicProduceResponse::default().with_name(topic.name).with_partition_responses(partitions));
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
     }
     if acks == 0 {
         return Reply::Nothing;
@@ -53,18 +63,28 @@ pub fn handle(ctx: &Ctx, req: ProduceRequest, _version: i16) -> Reply {
     Reply::Later(Box::pin(wait_durable(store, response, pending)))
 }
 
-fn append(ctx: &Ctx, topic: &str, partition: i32, records: Option<bytes::Bytes>) -> Result<Appended, Error> {
+fn append(
+    ctx: &Ctx,
+    topic: &str,
+    partition: i32,
+    records: Option<bytes::Bytes>,
+) -> Result<Appended, Error> {
     let records = records.unwrap_or_default();
     match ctx.store.append(topic, partition, records.clone()) {
         Err(Error::UnknownTopic { .. }) if ctx.config.auto_create_topics => {
-            ctx.store.ensure_topic(topic, ctx.config.default_partitions)?;
+            ctx.store
+                .ensure_topic(topic, ctx.config.default_partitions)?;
             ctx.store.append(topic, partition, records)
         }
         other => other,
     }
 }
 
-async fn wait_durable(store: LogStore, mut response: ProduceResponse, pending: Vec<(usize, usize, Appended)>) -> ResponseKind {
+async fn wait_durable(
+    store: LogStore,
+    mut response: ProduceResponse,
+    pending: Vec<(usize, usize, Appended)>,
+) -> ResponseKind {
     for (t, p, appended) in pending {
         if let Err(err) = store.wait_durable(&appended).await {
             let partition = &mut response.responses[t].partition_responses[p];
