@@ -28,7 +28,9 @@ fn consumer_state_for_classic_api(state: &str) -> &'static str {
 
 fn capitalized(state: &str) -> String {
     let mut c = state.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 impl GroupCoordinator {
@@ -42,15 +44,26 @@ impl GroupCoordinator {
         let mut st = self.lock();
         let group = match st.groups.get_mut(&req.group_id) {
             Some(g) => g,
-            None if req.generation_id < 0 => st
-                .groups
-                .entry(req.group_id.clone())
-                .or_insert_with(|| Group { kind: Kind::Classic(ClassicGroup::new(&req.group_id)), offsets: OffsetMap::new() }),
+            None if req.generation_id < 0 => {
+                st.groups
+                    .entry(req.group_id.clone())
+                    .or_insert_with(|| Group {
+                        kind: Kind::Classic(ClassicGroup::new(&req.group_id)),
+                        offsets: OffsetMap::new(),
+                    })
+            }
             None => return all(ILLEGAL_GENERATION),
         };
         let check = match &group.kind {
             Kind::Classic(g) => g.check_commit(req),
-            Kind::Consumer(g) => g.check_commit(&req.member_id, req.generation_id),
+            Kind::Consumer(g) => {
+                let parts: Vec<(&str, i32)> = req
+                    .partitions
+                    .iter()
+                    .map(|p| (p.topic.as_str(), p.partition))
+                    .collect();
+                g.check_commit(&req.member_id, req.generation_id, &parts)
+            }
         };
         if let Err(code) = check {
             return all(code);
@@ -65,7 +78,12 @@ impl GroupCoordinator {
                 codes.push(OFFSET_METADATA_TOO_LARGE);
                 continue;
             }
-            let c = Committed { offset: p.offset, leader_epoch: p.leader_epoch, metadata, commit_ms: now };
+            let c = Committed {
+                offset: p.offset,
+                leader_epoch: p.leader_epoch,
+                metadata,
+                commit_ms: now,
+            };
             w.offset(&req.group_id, &p.topic, p.partition, &c);
             accepted.push(((p.topic.clone(), p.partition), c));
             codes.push(NONE);
@@ -94,10 +112,21 @@ impl GroupCoordinator {
         }
         let st = self.lock();
         let group = st.groups.get(group_id);
-        if let (Some((member_id, epoch)), Some(Group { kind: Kind::Consumer(g), .. })) = (member, group)
+        if let (
+            Some((member_id, epoch)),
+            Some(Group {
+                kind: Kind::Consumer(g),
+                ..
+            }),
+        ) = (member, group)
             && !member_id.is_empty()
         {
-            g.check_commit(member_id, epoch)?;
+            // Reading offsets is harmless: any epoch up to the current one will do.
+            match g.members.get(member_id) {
+                None => return Err(UNKNOWN_MEMBER_ID),
+                Some(m) if epoch > m.epoch => return Err(FENCED_MEMBER_EPOCH),
+                Some(_) => {}
+            }
         }
         let empty = OffsetMap::new();
         let offsets = group.map(|g| &g.offsets).unwrap_or(&empty);
@@ -110,7 +139,10 @@ impl GroupCoordinator {
             error: NONE,
         };
         Ok(match topics {
-            None => offsets.iter().map(|((t, p), c)| row(t, *p, Some(c))).collect(),
+            None => offsets
+                .iter()
+                .map(|((t, p), c)| row(t, *p, Some(c)))
+                .collect(),
             Some(topics) => topics
                 .iter()
                 .flat_map(|(t, parts)| parts.iter().map(move |p| (t, *p)))
@@ -120,7 +152,12 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: refuses topics the group is subscribed to while it has members.
-    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)], catalog: &dyn TopicCatalog) -> Result<Vec<i16>, i16> {
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+        catalog: &dyn TopicCatalog,
+    ) -> Result<Vec<i16>, i16> {
         let mut st = self.lock();
         let group = st.groups.get_mut(group_id).ok_or(GROUP_ID_NOT_FOUND)?;
         let subscribed: BTreeSet<String> = match &group.kind {
@@ -129,7 +166,11 @@ impl GroupCoordinator {
                     return Err(NON_EMPTY_GROUP);
                 }
                 let protocol = g.protocol.clone().unwrap_or_default();
-                g.members.values().filter_map(|m| subscription::subscribed_topics(&m.metadata(&protocol))).flatten().collect()
+                g.members
+                    .values()
+                    .filter_map(|m| subscription::subscribed_topics(&m.metadata(&protocol)))
+                    .flatten()
+                    .collect()
             }
             Kind::Consumer(g) => g.subscribed_topic_names(catalog),
             Kind::Classic(_) => BTreeSet::new(),
@@ -155,17 +196,29 @@ impl GroupCoordinator {
 
     /// DescribeGroups. Unknown groups come back as state Dead with no error (the handler maps this to
     /// GROUP_ID_NOT_FOUND for v6+). Consumer groups are shown in classic terms, as Kafka does.
-    pub fn describe_groups(&self, ids: &[String], catalog: &dyn TopicCatalog) -> Vec<GroupDescription> {
+    pub fn describe_groups(
+        &self,
+        ids: &[String],
+        catalog: &dyn TopicCatalog,
+    ) -> Vec<GroupDescription> {
         let st = self.lock();
         ids.iter()
             .map(|id| match st.groups.get(id).map(|g| &g.kind) {
-                None => GroupDescription { group_id: id.clone(), state: "Dead".into(), ..Default::default() },
+                None => GroupDescription {
+                    group_id: id.clone(),
+                    state: "Dead".into(),
+                    ..Default::default()
+                },
                 Some(Kind::Classic(g)) => g.describe(),
                 Some(Kind::Consumer(g)) => {
                     let d = g.describe(catalog);
                     let name_of = |a: &Assignment| -> Vec<(String, Vec<i32>)> {
                         a.iter()
-                            .filter_map(|(t, parts)| catalog.topic_name(*t).map(|n| (n, parts.iter().copied().collect())))
+                            .filter_map(|(t, parts)| {
+                                catalog
+                                    .topic_name(*t)
+                                    .map(|n| (n, parts.iter().copied().collect()))
+                            })
                             .collect()
                     };
                     GroupDescription {
@@ -182,8 +235,12 @@ impl GroupCoordinator {
                                 group_instance_id: m.instance_id.clone(),
                                 client_id: m.client_id.clone(),
                                 client_host: m.client_host.clone(),
-                                metadata: subscription::encode_subscription(&m.subscribed_topic_names),
-                                assignment: subscription::encode_assignment(&name_of(&m.assignment)),
+                                metadata: subscription::encode_subscription(
+                                    &m.subscribed_topic_names,
+                                ),
+                                assignment: subscription::encode_assignment(&name_of(
+                                    &m.assignment,
+                                )),
                             })
                             .collect(),
                     }
@@ -193,7 +250,11 @@ impl GroupCoordinator {
     }
 
     /// ConsumerGroupDescribe.
-    pub fn consumer_describe(&self, ids: &[String], catalog: &dyn TopicCatalog) -> Vec<ConsumerGroupDescription> {
+    pub fn consumer_describe(
+        &self,
+        ids: &[String],
+        catalog: &dyn TopicCatalog,
+    ) -> Vec<ConsumerGroupDescription> {
         let st = self.lock();
         ids.iter()
             .map(|id| match st.groups.get(id).map(|g| &g.kind) {
@@ -201,7 +262,9 @@ impl GroupCoordinator {
                 Some(Kind::Classic(_)) => ConsumerGroupDescription {
                     group_id: id.clone(),
                     error: GROUP_ID_NOT_FOUND,
-                    error_message: Some(format!("group {id} is a classic group, not a consumer group")),
+                    error_message: Some(format!(
+                        "group {id} is a classic group, not a consumer group"
+                    )),
                     state: "dead".into(),
                     ..Default::default()
                 },
@@ -236,8 +299,12 @@ impl GroupCoordinator {
                     group_type: "consumer".into(),
                 },
             })
-            .filter(|l| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(&l.state)))
-            .filter(|l| types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(&l.group_type)))
+            .filter(|l| {
+                states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(&l.state))
+            })
+            .filter(|l| {
+                types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(&l.group_type))
+            })
             .collect();
         out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
@@ -296,7 +363,11 @@ impl GroupCoordinator {
             w.group_deleted(id);
         }
         if expired_count > 0 || !dead.is_empty() {
-            info!(offsets = expired_count, groups = dead.len(), "expired offsets removed");
+            info!(
+                offsets = expired_count,
+                groups = dead.len(),
+                "expired offsets removed"
+            );
         }
         if let Err(e) = st.store.append(&w.buf) {
             error!(error = %e, "could not save offset expiry; it is retried at the next check");

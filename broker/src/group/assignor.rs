@@ -36,10 +36,16 @@ pub fn assign(
 }
 
 fn range(members: &[MemberSpec], topics: &BTreeMap<Uuid, i32>) -> HashMap<String, Assignment> {
-    let mut out: HashMap<String, Assignment> = members.iter().map(|m| (m.member_id.clone(), Assignment::new())).collect();
+    let mut out: HashMap<String, Assignment> = members
+        .iter()
+        .map(|m| (m.member_id.clone(), Assignment::new()))
+        .collect();
     for (topic, &count) in topics {
-        let mut subscribers: Vec<&str> =
-            members.iter().filter(|m| m.topics.contains(topic)).map(|m| m.member_id.as_str()).collect();
+        let mut subscribers: Vec<&str> = members
+            .iter()
+            .filter(|m| m.topics.contains(topic))
+            .map(|m| m.member_id.as_str())
+            .collect();
         if subscribers.is_empty() || count <= 0 {
             continue;
         }
@@ -65,9 +71,14 @@ fn uniform(
     topics: &BTreeMap<Uuid, i32>,
     previous: &HashMap<String, Assignment>,
 ) -> HashMap<String, Assignment> {
-    let subscribed = |member: &str, topic: &Uuid| members.iter().any(|m| m.member_id == member && m.topics.contains(topic));
+    let subscribed = |member: &str, topic: &Uuid| {
+        members
+            .iter()
+            .any(|m| m.member_id == member && m.topics.contains(topic))
+    };
     let mut owner: BTreeMap<(Uuid, i32), String> = BTreeMap::new();
-    let mut load: BTreeMap<String, usize> = members.iter().map(|m| (m.member_id.clone(), 0)).collect();
+    let mut load: BTreeMap<String, usize> =
+        members.iter().map(|m| (m.member_id.clone(), 0)).collect();
     // 1. Stickiness: a partition stays with its previous owner while that owner still subscribes to it.
     let mut prev_members: Vec<&String> = previous.keys().collect();
     prev_members.sort();
@@ -76,7 +87,9 @@ fn uniform(
             continue;
         }
         for (topic, parts) in &previous[member] {
-            let Some(&count) = topics.get(topic) else { continue };
+            let Some(&count) = topics.get(topic) else {
+                continue;
+            };
             for &p in parts {
                 if p < count && subscribed(member, topic) && !owner.contains_key(&(*topic, p)) {
                     owner.insert((*topic, p), member.clone());
@@ -87,14 +100,22 @@ fn uniform(
     }
     // 2. Every other partition goes to its least-loaded subscriber.
     for (topic, &count) in topics {
-        let candidates: Vec<&MemberSpec> = members.iter().filter(|m| m.topics.contains(topic)).collect();
+        let candidates: Vec<&MemberSpec> = members
+            .iter()
+            .filter(|m| m.topics.contains(topic))
+            .collect();
         for p in 0..count.max(0) {
             if owner.contains_key(&(*topic, p)) {
                 continue;
             }
-            if let Some(best) = candidates.iter().min_by_key(|m| (load[&m.member_id], m.member_id.as_str())) {
+            if let Some(best) = candidates
+                .iter()
+                .min_by_key(|m| (load[&m.member_id], m.member_id.as_str()))
+            {
                 owner.insert((*topic, p), best.member_id.clone());
-                *load.get_mut(&best.member_id).expect("member has a load entry") += 1;
+                *load
+                    .get_mut(&best.member_id)
+                    .expect("member has a load entry") += 1;
             }
         }
     }
@@ -105,7 +126,12 @@ fn uniform(
         let mut by_load: Vec<(String, usize)> = load.iter().map(|(m, l)| (m.clone(), *l)).collect();
         by_load.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         'outer: for (from, from_load) in &by_load {
-            let owned: Vec<(Uuid, i32)> = owner.iter().filter(|(_, o)| *o == from).map(|(tp, _)| *tp).rev().collect();
+            let owned: Vec<(Uuid, i32)> = owner
+                .iter()
+                .filter(|(_, o)| *o == from)
+                .map(|(tp, _)| *tp)
+                .rev()
+                .collect();
             for tp in owned {
                 let target = members
                     .iter()
@@ -126,7 +152,10 @@ fn uniform(
             break;
         }
     }
-    let mut out: HashMap<String, Assignment> = members.iter().map(|m| (m.member_id.clone(), Assignment::new())).collect();
+    let mut out: HashMap<String, Assignment> = members
+        .iter()
+        .map(|m| (m.member_id.clone(), Assignment::new()))
+        .collect();
     for ((topic, p), member) in owner {
         if let Some(a) = out.get_mut(&member) {
             a.entry(topic).or_default().insert(p);
@@ -144,7 +173,12 @@ mod tests {
     }
 
     fn members(ids: &[&str], topics: &[Uuid]) -> Vec<MemberSpec> {
-        ids.iter().map(|id| MemberSpec { member_id: id.to_string(), topics: topics.iter().copied().collect() }).collect()
+        ids.iter()
+            .map(|id| MemberSpec {
+                member_id: id.to_string(),
+                topics: topics.iter().copied().collect(),
+            })
+            .collect()
     }
 
     fn count(a: &Assignment) -> usize {
@@ -168,7 +202,12 @@ mod tests {
     #[test]
     fn range_splits_each_topic_in_ranges() {
         let topics = BTreeMap::from([(topic(1), 7), (topic(2), 3)]);
-        let out = assign("range", &members(&["a", "b", "c"], &[topic(1), topic(2)]), &topics, &HashMap::new());
+        let out = assign(
+            "range",
+            &members(&["a", "b", "c"], &[topic(1), topic(2)]),
+            &topics,
+            &HashMap::new(),
+        );
         assert_exact_cover(&out, &topics);
         assert_eq!(out["a"][&topic(1)], BTreeSet::from([0, 1, 2]));
         assert_eq!(out["b"][&topic(1)], BTreeSet::from([3, 4]));
@@ -179,18 +218,36 @@ mod tests {
     #[test]
     fn uniform_is_balanced_and_sticky() {
         let topics = BTreeMap::from([(topic(1), 6)]);
-        let three = assign("uniform", &members(&["a", "b", "c"], &[topic(1)]), &topics, &HashMap::new());
+        let three = assign(
+            "uniform",
+            &members(&["a", "b", "c"], &[topic(1)]),
+            &topics,
+            &HashMap::new(),
+        );
         assert_exact_cover(&three, &topics);
         assert!(three.values().all(|a| count(a) == 2));
         // c leaves: a and b keep what they had and share c's partitions.
-        let two = assign("uniform", &members(&["a", "b"], &[topic(1)]), &topics, &three);
+        let two = assign(
+            "uniform",
+            &members(&["a", "b"], &[topic(1)]),
+            &topics,
+            &three,
+        );
         assert_exact_cover(&two, &topics);
         assert!(two.values().all(|a| count(a) == 3));
         for m in ["a", "b"] {
-            assert!(three[m][&topic(1)].is_subset(&two[m][&topic(1)]), "{m} kept its partitions");
+            assert!(
+                three[m][&topic(1)].is_subset(&two[m][&topic(1)]),
+                "{m} kept its partitions"
+            );
         }
         // d joins: it takes partitions, nobody else gains any.
-        let again = assign("uniform", &members(&["a", "b", "d"], &[topic(1)]), &topics, &two);
+        let again = assign(
+            "uniform",
+            &members(&["a", "b", "d"], &[topic(1)]),
+            &topics,
+            &two,
+        );
         assert_exact_cover(&again, &topics);
         assert!(again.values().all(|a| count(a) == 2));
         for m in ["a", "b"] {
@@ -202,23 +259,40 @@ mod tests {
     fn uniform_respects_heterogeneous_subscriptions() {
         let topics = BTreeMap::from([(topic(1), 4), (topic(2), 4)]);
         let specs = vec![
-            MemberSpec { member_id: "a".into(), topics: BTreeSet::from([topic(1)]) },
-            MemberSpec { member_id: "b".into(), topics: BTreeSet::from([topic(1), topic(2)]) },
-            MemberSpec { member_id: "c".into(), topics: BTreeSet::from([topic(2)]) },
+            MemberSpec {
+                member_id: "a".into(),
+                topics: BTreeSet::from([topic(1)]),
+            },
+            MemberSpec {
+                member_id: "b".into(),
+                topics: BTreeSet::from([topic(1), topic(2)]),
+            },
+            MemberSpec {
+                member_id: "c".into(),
+                topics: BTreeSet::from([topic(2)]),
+            },
         ];
         let out = assign("uniform", &specs, &topics, &HashMap::new());
         assert_exact_cover(&out, &topics);
         assert!(!out["a"].contains_key(&topic(2)));
         assert!(!out["c"].contains_key(&topic(1)));
         let loads: Vec<usize> = ["a", "b", "c"].iter().map(|m| count(&out[*m])).collect();
-        assert!(loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1, "{loads:?}");
+        assert!(
+            loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1,
+            "{loads:?}"
+        );
     }
 
     #[test]
     fn more_members_than_partitions_leaves_some_idle() {
         let topics = BTreeMap::from([(topic(1), 2)]);
         for name in ASSIGNORS {
-            let out = assign(name, &members(&["a", "b", "c"], &[topic(1)]), &topics, &HashMap::new());
+            let out = assign(
+                name,
+                &members(&["a", "b", "c"], &[topic(1)]),
+                &topics,
+                &HashMap::new(),
+            );
             assert_exact_cover(&out, &topics);
             assert_eq!(out.values().filter(|a| count(a) == 0).count(), 1, "{name}");
         }

@@ -59,7 +59,11 @@ pub struct Member {
 impl Member {
     /// The metadata this member sent for `protocol`.
     pub fn metadata(&self, protocol: &str) -> Bytes {
-        self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
+        self.protocols
+            .iter()
+            .find(|(n, _)| n == protocol)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_default()
     }
 
     fn same_protocols(&self, protocols: &[(String, Bytes)]) -> bool {
@@ -150,7 +154,11 @@ impl ClassicGroup {
             };
             g.members.insert(m.id, member);
         }
-        g.state = if g.members.is_empty() { ClassicState::Empty } else { ClassicState::Stable };
+        g.state = if g.members.is_empty() {
+            ClassicState::Empty
+        } else {
+            ClassicState::Stable
+        };
         g
     }
 
@@ -189,13 +197,19 @@ impl ClassicGroup {
     }
 
     fn max_rebalance_timeout(&self) -> Duration {
-        self.members.values().map(|m| m.rebalance_timeout).max().unwrap_or_default()
+        self.members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default()
     }
 
     /// Protocols every member supports.
     fn common_protocols(&self) -> Vec<String> {
         let mut it = self.members.values();
-        let Some(first) = it.next() else { return Vec::new() };
+        let Some(first) = it.next() else {
+            return Vec::new();
+        };
         let mut common: Vec<String> = first.protocols.iter().map(|(n, _)| n.clone()).collect();
         for m in it {
             common.retain(|p| m.protocols.iter().any(|(n, _)| n == p));
@@ -211,7 +225,10 @@ impl ClassicGroup {
             return true;
         }
         self.protocol_type.as_deref() == Some(protocol_type)
-            && self.common_protocols().iter().any(|p| protocols.iter().any(|(n, _)| n == p))
+            && self
+                .common_protocols()
+                .iter()
+                .any(|p| protocols.iter().any(|(n, _)| n == p))
     }
 
     /// Each member votes for its most preferred protocol among those all support; most votes wins.
@@ -226,7 +243,11 @@ impl ClassicGroup {
             }
         }
         // max_by_key keeps the last maximum; iterate reversed so ties go to the earliest-listed protocol.
-        votes.into_iter().rev().max_by_key(|(_, n)| *n).map(|(p, _)| p)
+        votes
+            .into_iter()
+            .rev()
+            .max_by_key(|(_, n)| *n)
+            .map(|(p, _)| p)
     }
 
     fn join_members(&self, protocol: &str) -> Vec<JoinMember> {
@@ -252,18 +273,34 @@ impl ClassicGroup {
             leader: self.leader.clone().unwrap_or_default(),
             skip_assignment: is_leader && skip_assignment,
             member_id: member_id.to_string(),
-            members: if is_leader { self.join_members(&protocol) } else { Vec::new() },
+            members: if is_leader {
+                self.join_members(&protocol)
+            } else {
+                Vec::new()
+            },
         }
     }
 
     /// JoinGroup. The answer is sent on `tx`, at once or when the join phase completes.
-    pub fn join(&mut self, cfg: &GroupConfig, req: JoinRequest, now: Instant, tx: oneshot::Sender<JoinResponse>) {
+    pub fn join(
+        &mut self,
+        cfg: &GroupConfig,
+        req: JoinRequest,
+        now: Instant,
+        tx: oneshot::Sender<JoinResponse>,
+    ) {
         if self.state == ClassicState::Dead {
-            let _ = tx.send(JoinResponse::error(COORDINATOR_NOT_AVAILABLE, &req.member_id));
+            let _ = tx.send(JoinResponse::error(
+                COORDINATOR_NOT_AVAILABLE,
+                &req.member_id,
+            ));
             return;
         }
         if !self.supports(&req.protocol_type, &req.protocols) {
-            let _ = tx.send(JoinResponse::error(INCONSISTENT_GROUP_PROTOCOL, &req.member_id));
+            let _ = tx.send(JoinResponse::error(
+                INCONSISTENT_GROUP_PROTOCOL,
+                &req.member_id,
+            ));
             return;
         }
         if req.member_id.is_empty() {
@@ -273,8 +310,17 @@ impl ClassicGroup {
         }
     }
 
-    fn join_new(&mut self, cfg: &GroupConfig, req: JoinRequest, now: Instant, tx: oneshot::Sender<JoinResponse>) {
-        let prefix = req.group_instance_id.clone().unwrap_or_else(|| req.client_id.clone());
+    fn join_new(
+        &mut self,
+        cfg: &GroupConfig,
+        req: JoinRequest,
+        now: Instant,
+        tx: oneshot::Sender<JoinResponse>,
+    ) {
+        let prefix = req
+            .group_instance_id
+            .clone()
+            .unwrap_or_else(|| req.client_id.clone());
         let new_id = new_member_id(&prefix);
         if let Some(instance) = req.group_instance_id.clone()
             && let Some(old_id) = self.static_members.get(&instance).cloned()
@@ -289,14 +335,21 @@ impl ClassicGroup {
         }
         if req.group_instance_id.is_none() && req.require_known_member_id {
             // KIP-394: hand out the id first, so a client that times out cannot leave ghost members behind.
-            self.pending.insert(new_id.clone(), now + session_timeout(&req));
+            self.pending
+                .insert(new_id.clone(), now + session_timeout(&req));
             let _ = tx.send(JoinResponse::error(MEMBER_ID_REQUIRED, &new_id));
             return;
         }
         self.add_member(cfg, new_id, req, now, tx);
     }
 
-    fn join_known(&mut self, cfg: &GroupConfig, req: JoinRequest, now: Instant, tx: oneshot::Sender<JoinResponse>) {
+    fn join_known(
+        &mut self,
+        cfg: &GroupConfig,
+        req: JoinRequest,
+        now: Instant,
+        tx: oneshot::Sender<JoinResponse>,
+    ) {
         let id = req.member_id.clone();
         if self.pending.remove(&id).is_some() {
             self.add_member(cfg, id, req, now, tx);
@@ -313,7 +366,9 @@ impl ClassicGroup {
         let unchanged = member.same_protocols(&req.protocols);
         let is_leader = self.leader.as_deref() == Some(id.as_str());
         match self.state {
-            ClassicState::PreparingRebalance => self.update_member_and_rebalance(cfg, &id, req, now, tx),
+            ClassicState::PreparingRebalance => {
+                self.update_member_and_rebalance(cfg, &id, req, now, tx)
+            }
             ClassicState::CompletingRebalance if unchanged => {
                 // The JoinGroup response was lost: send it again.
                 let _ = tx.send(self.current_generation_response(&id, false));
@@ -332,7 +387,9 @@ impl ClassicGroup {
 
     /// A static member came back under a new member id: the old id is fenced, its place kept.
     fn replace_static_member(&mut self, old_id: &str, new_id: &str) {
-        let Some(mut m) = self.members.remove(old_id) else { return };
+        let Some(mut m) = self.members.remove(old_id) else {
+            return;
+        };
         info!(group = %self.id, old_id, new_id, "static member replaced");
         if let Some(tx) = m.join_waiter.take() {
             let _ = tx.send(JoinResponse::error(FENCED_INSTANCE_ID, old_id));
@@ -363,7 +420,11 @@ impl ClassicGroup {
     ) {
         match self.state {
             ClassicState::Stable => {
-                let old_protocols = self.members.get(&id).map(|m| m.protocols.clone()).unwrap_or_default();
+                let old_protocols = self
+                    .members
+                    .get(&id)
+                    .map(|m| m.protocols.clone())
+                    .unwrap_or_default();
                 self.update_member(&id, &req, now);
                 if self.select_protocol() == self.protocol {
                     // KIP-345: a static member restarting with the same subscription skips the rebalance.
@@ -409,7 +470,14 @@ impl ClassicGroup {
         self.maybe_prepare_rebalance(cfg, now, "member rejoined with new metadata");
     }
 
-    fn add_member(&mut self, cfg: &GroupConfig, id: String, req: JoinRequest, now: Instant, tx: oneshot::Sender<JoinResponse>) {
+    fn add_member(
+        &mut self,
+        cfg: &GroupConfig,
+        id: String,
+        req: JoinRequest,
+        now: Instant,
+        tx: oneshot::Sender<JoinResponse>,
+    ) {
         if self.members.is_empty() {
             self.protocol_type = Some(req.protocol_type.clone());
         }
@@ -419,7 +487,9 @@ impl ClassicGroup {
         if let Some(i) = &req.group_instance_id {
             self.static_members.insert(i.clone(), id.clone());
         }
-        if self.state == ClassicState::PreparingRebalance && self.join_timer.is_some_and(|t| t.initial) {
+        if self.state == ClassicState::PreparingRebalance
+            && self.join_timer.is_some_and(|t| t.initial)
+        {
             self.new_member_added = true;
         }
         let member = Member {
@@ -442,7 +512,10 @@ impl ClassicGroup {
     }
 
     fn maybe_prepare_rebalance(&mut self, cfg: &GroupConfig, now: Instant, reason: &str) {
-        if matches!(self.state, ClassicState::Stable | ClassicState::CompletingRebalance | ClassicState::Empty) {
+        if matches!(
+            self.state,
+            ClassicState::Stable | ClassicState::CompletingRebalance | ClassicState::Empty
+        ) {
             self.prepare_rebalance(cfg, now, reason);
         }
         self.try_complete_join(now);
@@ -464,9 +537,17 @@ impl ClassicGroup {
         let initial = self.state == ClassicState::Empty && !cfg.initial_rebalance_delay.is_zero();
         self.join_timer = Some(if initial {
             let delay = cfg.initial_rebalance_delay.min(timeout);
-            JoinTimer { deadline: now + delay, initial: true, remaining: timeout.saturating_sub(delay) }
+            JoinTimer {
+                deadline: now + delay,
+                initial: true,
+                remaining: timeout.saturating_sub(delay),
+            }
         } else {
-            JoinTimer { deadline: now + timeout, initial: false, remaining: Duration::ZERO }
+            JoinTimer {
+                deadline: now + timeout,
+                initial: false,
+                remaining: Duration::ZERO,
+            }
         });
         info!(group = %self.id, generation = self.generation, reason, "preparing rebalance");
         self.set_state(ClassicState::PreparingRebalance);
@@ -506,7 +587,11 @@ impl ClassicGroup {
             info!(group = %self.id, generation = self.generation, "group is empty");
             return;
         }
-        let leader_joined = self.leader.as_ref().and_then(|l| self.members.get(l)).is_some_and(|m| m.join_waiter.is_some());
+        let leader_joined = self
+            .leader
+            .as_ref()
+            .and_then(|l| self.members.get(l))
+            .is_some_and(|m| m.join_waiter.is_some());
         if !leader_joined {
             self.leader = self
                 .members
@@ -532,7 +617,11 @@ impl ClassicGroup {
                     leader: leader.clone(),
                     skip_assignment: false,
                     member_id: m.id.clone(),
-                    members: if m.id == leader { members.clone() } else { Vec::new() },
+                    members: if m.id == leader {
+                        members.clone()
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
             m.heartbeat_deadline = now + m.session_timeout;
@@ -551,7 +640,12 @@ impl ClassicGroup {
     }
 
     /// Common checks of SyncGroup, Heartbeat and OffsetCommit on a member and its generation.
-    fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), i16> {
+    fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), i16> {
         if self.state == ClassicState::Dead {
             return Err(COORDINATOR_NOT_AVAILABLE);
         }
@@ -567,12 +661,22 @@ impl ClassicGroup {
 
     /// SyncGroup. The answer is sent on `tx`, at once or when the leader's assignment arrives.
     pub fn sync(&mut self, req: SyncRequest, tx: oneshot::Sender<SyncResponse>) {
-        if let Err(code) = self.check_member(&req.member_id, req.group_instance_id.as_deref(), req.generation_id) {
+        if let Err(code) = self.check_member(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        ) {
             let _ = tx.send(SyncResponse::error(code));
             return;
         }
-        if req.protocol_type.as_ref().is_some_and(|p| Some(p) != self.protocol_type.as_ref())
-            || req.protocol_name.as_ref().is_some_and(|p| Some(p) != self.protocol.as_ref())
+        if req
+            .protocol_type
+            .as_ref()
+            .is_some_and(|p| Some(p) != self.protocol_type.as_ref())
+            || req
+                .protocol_name
+                .as_ref()
+                .is_some_and(|p| Some(p) != self.protocol.as_ref())
         {
             let _ = tx.send(SyncResponse::error(INCONSISTENT_GROUP_PROTOCOL));
             return;
@@ -615,12 +719,21 @@ impl ClassicGroup {
             error: NONE,
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol.clone(),
-            assignment: self.members.get(member_id).map(|m| m.assignment.clone()).unwrap_or_default(),
+            assignment: self
+                .members
+                .get(member_id)
+                .map(|m| m.assignment.clone())
+                .unwrap_or_default(),
         }
     }
 
     fn answer_syncs(&mut self) {
-        let waiting: Vec<String> = self.members.values().filter(|m| m.sync_waiter.is_some()).map(|m| m.id.clone()).collect();
+        let waiting: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| m.sync_waiter.is_some())
+            .map(|m| m.id.clone())
+            .collect();
         for id in waiting {
             let answer = self.sync_answer(&id);
             if let Some(tx) = self.members.get_mut(&id).and_then(|m| m.sync_waiter.take()) {
@@ -631,11 +744,17 @@ impl ClassicGroup {
 
     /// Heartbeat: keeps the member's session alive and tells it whether to rejoin.
     pub fn heartbeat(&mut self, req: &HeartbeatRequest, now: Instant) -> i16 {
-        if let Err(code) = self.check_member(&req.member_id, req.group_instance_id.as_deref(), req.generation_id) {
+        if let Err(code) = self.check_member(
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+        ) {
             return code;
         }
         let state = self.state;
-        let Some(m) = self.members.get_mut(&req.member_id) else { return UNKNOWN_MEMBER_ID };
+        let Some(m) = self.members.get_mut(&req.member_id) else {
+            return UNKNOWN_MEMBER_ID;
+        };
         match state {
             ClassicState::Empty | ClassicState::Dead => UNKNOWN_MEMBER_ID,
             ClassicState::PreparingRebalance => {
@@ -671,16 +790,26 @@ impl ClassicGroup {
     }
 
     /// LeaveGroup for a batch of members.
-    pub fn leave(&mut self, cfg: &GroupConfig, members: Vec<LeavingMember>, now: Instant) -> LeaveResponse {
+    pub fn leave(
+        &mut self,
+        cfg: &GroupConfig,
+        members: Vec<LeavingMember>,
+        now: Instant,
+    ) -> LeaveResponse {
         if self.state == ClassicState::Dead {
-            return LeaveResponse { error: COORDINATOR_NOT_AVAILABLE, members: Vec::new() };
+            return LeaveResponse {
+                error: COORDINATOR_NOT_AVAILABLE,
+                members: Vec::new(),
+            };
         }
         let mut out = Vec::with_capacity(members.len());
         for lm in members {
             let code = match &lm.group_instance_id {
                 Some(instance) => match self.static_members.get(instance).cloned() {
                     None => UNKNOWN_MEMBER_ID,
-                    Some(id) if !lm.member_id.is_empty() && lm.member_id != id => FENCED_INSTANCE_ID,
+                    Some(id) if !lm.member_id.is_empty() && lm.member_id != id => {
+                        FENCED_INSTANCE_ID
+                    }
                     Some(id) => {
                         self.remove_member(cfg, &id, now, "static member left");
                         NONE
@@ -698,7 +827,10 @@ impl ClassicGroup {
             };
             out.push((lm, code));
         }
-        LeaveResponse { error: NONE, members: out }
+        LeaveResponse {
+            error: NONE,
+            members: out,
+        }
     }
 
     fn remove_member_quietly(&mut self, id: &str) {
@@ -723,7 +855,9 @@ impl ClassicGroup {
         info!(group = %self.id, member = %id, reason, "member removed");
         self.remove_member_quietly(id);
         match self.state {
-            ClassicState::Stable | ClassicState::CompletingRebalance => self.prepare_rebalance(cfg, now, reason),
+            ClassicState::Stable | ClassicState::CompletingRebalance => {
+                self.prepare_rebalance(cfg, now, reason)
+            }
             _ => {}
         }
         self.try_complete_join(now);
@@ -731,7 +865,11 @@ impl ClassicGroup {
 
     /// The earliest instant at which [`ClassicGroup::tick`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let sessions = self.members.values().filter(|m| m.join_waiter.is_none() && m.sync_waiter.is_none()).map(|m| m.heartbeat_deadline);
+        let sessions = self
+            .members
+            .values()
+            .filter(|m| m.join_waiter.is_none() && m.sync_waiter.is_none())
+            .map(|m| m.heartbeat_deadline);
         sessions
             .chain(self.pending.values().copied())
             .chain(self.join_timer.map(|t| t.deadline))
@@ -741,7 +879,12 @@ impl ClassicGroup {
 
     /// Fires every timer due at `now`: expired sessions, the join phase deadline, the sync deadline.
     pub fn tick(&mut self, cfg: &GroupConfig, now: Instant) {
-        let expired_pending: Vec<String> = self.pending.iter().filter(|(_, d)| **d <= now).map(|(id, _)| id.clone()).collect();
+        let expired_pending: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, d)| **d <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
         for id in expired_pending {
             self.pending.remove(&id);
             self.try_complete_join(now);
@@ -749,7 +892,9 @@ impl ClassicGroup {
         let expired: Vec<String> = self
             .members
             .values()
-            .filter(|m| m.join_waiter.is_none() && m.sync_waiter.is_none() && m.heartbeat_deadline <= now)
+            .filter(|m| {
+                m.join_waiter.is_none() && m.sync_waiter.is_none() && m.heartbeat_deadline <= now
+            })
             .map(|m| m.id.clone())
             .collect();
         for id in expired {
@@ -762,7 +907,11 @@ impl ClassicGroup {
                 // More members arrived during the initial delay: wait once more for stragglers.
                 let delay = cfg.initial_rebalance_delay.min(t.remaining);
                 self.new_member_added = false;
-                self.join_timer = Some(JoinTimer { deadline: now + delay, initial: true, remaining: t.remaining - delay });
+                self.join_timer = Some(JoinTimer {
+                    deadline: now + delay,
+                    initial: true,
+                    remaining: t.remaining - delay,
+                });
             } else {
                 self.complete_join(now);
             }
@@ -777,7 +926,10 @@ impl ClassicGroup {
                     self.remove_member_quietly(id);
                 }
                 info!(group = %self.id, members = late.len(), "members did not sync in time");
-                if matches!(self.state, ClassicState::Stable | ClassicState::CompletingRebalance) {
+                if matches!(
+                    self.state,
+                    ClassicState::Stable | ClassicState::CompletingRebalance
+                ) {
                     self.prepare_rebalance(cfg, now, "members did not sync in time");
                 }
                 self.try_complete_join(now);
@@ -815,8 +967,16 @@ impl ClassicGroup {
                     group_instance_id: m.instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata(&protocol) } else { Bytes::new() },
-                    assignment: if stable { m.assignment.clone() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata(&protocol)
+                    } else {
+                        Bytes::new()
+                    },
+                    assignment: if stable {
+                        m.assignment.clone()
+                    } else {
+                        Bytes::new()
+                    },
                 })
                 .collect(),
         }
@@ -833,7 +993,11 @@ fn session_timeout(req: &JoinRequest) -> Duration {
 
 /// JoinGroup v0 has no rebalance timeout: Kafka then uses the session timeout.
 fn rebalance_timeout(req: &JoinRequest) -> Duration {
-    if req.rebalance_timeout_ms < 0 { session_timeout(req) } else { session_timeout_raw(req.rebalance_timeout_ms) }
+    if req.rebalance_timeout_ms < 0 {
+        session_timeout(req)
+    } else {
+        session_timeout_raw(req.rebalance_timeout_ms)
+    }
 }
 
 /// The durable form of a classic group (see [`super::store`]).

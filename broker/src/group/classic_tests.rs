@@ -7,7 +7,10 @@ use tokio::time::Instant;
 use super::*;
 
 fn cfg() -> GroupConfig {
-    GroupConfig { initial_rebalance_delay: Duration::ZERO, ..GroupConfig::default() }
+    GroupConfig {
+        initial_rebalance_delay: Duration::ZERO,
+        ..GroupConfig::default()
+    }
 }
 
 fn join_req(member_id: &str, instance: Option<&str>) -> JoinRequest {
@@ -20,7 +23,10 @@ fn join_req(member_id: &str, instance: Option<&str>) -> JoinRequest {
         session_timeout_ms: 10_000,
         rebalance_timeout_ms: 30_000,
         protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), Bytes::from_static(b"meta")), ("roundrobin".into(), Bytes::new())],
+        protocols: vec![
+            ("range".into(), Bytes::from_static(b"meta")),
+            ("roundrobin".into(), Bytes::new()),
+        ],
         require_known_member_id: true,
         reason: None,
     }
@@ -32,22 +38,43 @@ fn join(g: &mut ClassicGroup, req: JoinRequest, now: Instant) -> oneshot::Receiv
     rx
 }
 
-fn sync(g: &mut ClassicGroup, member: &str, generation: i32, assignments: Vec<(String, Bytes)>) -> oneshot::Receiver<SyncResponse> {
+fn sync(
+    g: &mut ClassicGroup,
+    member: &str,
+    generation: i32,
+    assignments: Vec<(String, Bytes)>,
+) -> oneshot::Receiver<SyncResponse> {
     let (tx, rx) = oneshot::channel();
     g.sync(
-        SyncRequest { group_id: "g".into(), generation_id: generation, member_id: member.into(), assignments, ..Default::default() },
+        SyncRequest {
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            assignments,
+            ..Default::default()
+        },
         tx,
     );
     rx
 }
 
 fn hb(g: &mut ClassicGroup, member: &str, generation: i32, now: Instant) -> i16 {
-    g.heartbeat(&HeartbeatRequest { group_id: "g".into(), generation_id: generation, member_id: member.into(), group_instance_id: None }, now)
+    g.heartbeat(
+        &HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: generation,
+            member_id: member.into(),
+            group_instance_id: None,
+        },
+        now,
+    )
 }
 
 /// Joins one dynamic member through the MEMBER_ID_REQUIRED round trip; returns its id and its join receiver.
 fn join_dynamic(g: &mut ClassicGroup, now: Instant) -> (String, oneshot::Receiver<JoinResponse>) {
-    let first = join(g, join_req("", None), now).try_recv().expect("answered at once");
+    let first = join(g, join_req("", None), now)
+        .try_recv()
+        .expect("answered at once");
     assert_eq!(first.error, MEMBER_ID_REQUIRED);
     assert!(!first.member_id.is_empty());
     let id = first.member_id.clone();
@@ -62,7 +89,14 @@ fn stable_one(g: &mut ClassicGroup, now: Instant) -> (String, i32) {
     assert_eq!(r.leader, id);
     assert_eq!(r.members.len(), 1);
     assert_eq!(r.protocol_name.as_deref(), Some("range"));
-    let s = sync(g, &id, r.generation_id, vec![(id.clone(), Bytes::from_static(b"a1"))]).try_recv().unwrap();
+    let s = sync(
+        g,
+        &id,
+        r.generation_id,
+        vec![(id.clone(), Bytes::from_static(b"a1"))],
+    )
+    .try_recv()
+    .unwrap();
     assert_eq!(s.error, NONE);
     assert_eq!(s.assignment, Bytes::from_static(b"a1"));
     assert_eq!(g.state, ClassicState::Stable);
@@ -89,7 +123,10 @@ fn second_member_triggers_rebalance_and_both_get_assignments() {
     assert!(b_rx.try_recv().is_err(), "B waits for A to rejoin");
     assert_eq!(hb(&mut g, &a, gen1, now), REBALANCE_IN_PROGRESS);
     // A commit-time sync with the old generation is refused while rebalancing.
-    assert_eq!(sync(&mut g, &a, gen1, vec![]).try_recv().unwrap().error, REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        sync(&mut g, &a, gen1, vec![]).try_recv().unwrap().error,
+        REBALANCE_IN_PROGRESS
+    );
     let mut a_rx = join(&mut g, join_req(&a, None), now);
     let ra = a_rx.try_recv().unwrap();
     let rb = b_rx.try_recv().unwrap();
@@ -101,12 +138,29 @@ fn second_member_triggers_rebalance_and_both_get_assignments() {
     // B syncs first and waits for the leader.
     let mut b_sync = sync(&mut g, &b, rb.generation_id, vec![]);
     assert!(b_sync.try_recv().is_err());
-    let a_sync = sync(&mut g, &a, ra.generation_id, vec![(a.clone(), Bytes::from_static(b"pa")), (b.clone(), Bytes::from_static(b"pb"))]);
-    assert_eq!(a_sync.blocking_recv().unwrap().assignment, Bytes::from_static(b"pa"));
-    assert_eq!(b_sync.try_recv().unwrap().assignment, Bytes::from_static(b"pb"));
+    let a_sync = sync(
+        &mut g,
+        &a,
+        ra.generation_id,
+        vec![
+            (a.clone(), Bytes::from_static(b"pa")),
+            (b.clone(), Bytes::from_static(b"pb")),
+        ],
+    );
+    assert_eq!(
+        a_sync.blocking_recv().unwrap().assignment,
+        Bytes::from_static(b"pa")
+    );
+    assert_eq!(
+        b_sync.try_recv().unwrap().assignment,
+        Bytes::from_static(b"pb")
+    );
     assert_eq!(g.state, ClassicState::Stable);
     assert_eq!(hb(&mut g, &b, gen1, now), ILLEGAL_GENERATION);
-    assert_eq!(hb(&mut g, "nobody", ra.generation_id, now), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        hb(&mut g, "nobody", ra.generation_id, now),
+        UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
@@ -117,8 +171,8 @@ fn silent_member_is_evicted_after_its_session_timeout() {
     let (b, mut b_rx) = join_dynamic(&mut g, t0);
     let _ = join(&mut g, join_req(&a, None), t0).try_recv().unwrap();
     let rb = b_rx.try_recv().unwrap();
-    let _ = sync(&mut g, &a, rb.generation_id, vec![]);
-    let _ = sync(&mut g, &b, rb.generation_id, vec![]);
+    drop(sync(&mut g, &a, rb.generation_id, vec![]));
+    drop(sync(&mut g, &b, rb.generation_id, vec![]));
     assert!(gen1 < rb.generation_id);
     // A keeps heartbeating, B goes silent.
     let t1 = t0 + Duration::from_secs(6);
@@ -141,7 +195,10 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     let (_b, mut b_rx) = join_dynamic(&mut g, t0);
     // A keeps heartbeating but never rejoins.
     for s in 1..30 {
-        assert_eq!(hb(&mut g, &a, 1, t0 + Duration::from_secs(s)), REBALANCE_IN_PROGRESS);
+        assert_eq!(
+            hb(&mut g, &a, 1, t0 + Duration::from_secs(s)),
+            REBALANCE_IN_PROGRESS
+        );
         g.tick(&cfg(), t0 + Duration::from_secs(s));
     }
     assert!(b_rx.try_recv().is_err());
@@ -150,36 +207,72 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     assert_eq!(rb.error, NONE);
     assert_eq!(rb.members.len(), 1, "A was dropped");
     assert_eq!(rb.leader, rb.member_id, "B became leader");
-    assert_eq!(hb(&mut g, &a, 1, t0 + Duration::from_secs(31)), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        hb(&mut g, &a, 1, t0 + Duration::from_secs(31)),
+        UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]
 fn static_member_restart_keeps_assignment_without_rebalance_and_fences_old_id() {
     let now = Instant::now();
     let mut g = ClassicGroup::new("g");
-    let r = join(&mut g, join_req("", Some("worker-1")), now).try_recv().unwrap();
+    let r = join(&mut g, join_req("", Some("worker-1")), now)
+        .try_recv()
+        .unwrap();
     assert_eq!(r.error, NONE, "static members skip MEMBER_ID_REQUIRED");
     let old = r.member_id.clone();
-    let _ = sync(&mut g, &old, r.generation_id, vec![(old.clone(), Bytes::from_static(b"p0"))]);
+    drop(sync(
+        &mut g,
+        &old,
+        r.generation_id,
+        vec![(old.clone(), Bytes::from_static(b"p0"))],
+    ));
     assert_eq!(g.state, ClassicState::Stable);
     // Restart: joins again without member id, same instance id.
-    let r2 = join(&mut g, join_req("", Some("worker-1")), now).try_recv().unwrap();
+    let r2 = join(&mut g, join_req("", Some("worker-1")), now)
+        .try_recv()
+        .unwrap();
     assert_eq!(r2.error, NONE);
     assert_ne!(r2.member_id, old);
     assert_eq!(r2.generation_id, r.generation_id, "no rebalance");
-    assert!(r2.skip_assignment, "the static leader keeps the existing assignment");
+    assert!(
+        r2.skip_assignment,
+        "the static leader keeps the existing assignment"
+    );
     assert_eq!(g.state, ClassicState::Stable);
-    let s = sync(&mut g, &r2.member_id, r2.generation_id, vec![]).try_recv().unwrap();
+    let s = sync(&mut g, &r2.member_id, r2.generation_id, vec![])
+        .try_recv()
+        .unwrap();
     assert_eq!(s.assignment, Bytes::from_static(b"p0"));
     let fenced = g.heartbeat(
-        &HeartbeatRequest { group_id: "g".into(), generation_id: r.generation_id, member_id: old.clone(), group_instance_id: Some("worker-1".into()) },
+        &HeartbeatRequest {
+            group_id: "g".into(),
+            generation_id: r.generation_id,
+            member_id: old.clone(),
+            group_instance_id: Some("worker-1".into()),
+        },
         now,
     );
     assert_eq!(fenced, FENCED_INSTANCE_ID);
     // LeaveGroup by instance id with the stale member id is fenced too; with the right one it leaves.
-    let out = g.leave(&cfg(), vec![LeavingMember { member_id: old, group_instance_id: Some("worker-1".into()) }], now);
+    let out = g.leave(
+        &cfg(),
+        vec![LeavingMember {
+            member_id: old,
+            group_instance_id: Some("worker-1".into()),
+        }],
+        now,
+    );
     assert_eq!(out.members[0].1, FENCED_INSTANCE_ID);
-    let out = g.leave(&cfg(), vec![LeavingMember { member_id: String::new(), group_instance_id: Some("worker-1".into()) }], now);
+    let out = g.leave(
+        &cfg(),
+        vec![LeavingMember {
+            member_id: String::new(),
+            group_instance_id: Some("worker-1".into()),
+        }],
+        now,
+    );
     assert_eq!(out.members[0].1, NONE);
     assert_eq!(g.state, ClassicState::Empty);
 }
@@ -192,16 +285,28 @@ fn batched_leave_reports_each_member() {
     let out = g.leave(
         &cfg(),
         vec![
-            LeavingMember { member_id: a.clone(), group_instance_id: None },
-            LeavingMember { member_id: "ghost".into(), group_instance_id: None },
-            LeavingMember { member_id: String::new(), group_instance_id: Some("nobody".into()) },
+            LeavingMember {
+                member_id: a.clone(),
+                group_instance_id: None,
+            },
+            LeavingMember {
+                member_id: "ghost".into(),
+                group_instance_id: None,
+            },
+            LeavingMember {
+                member_id: String::new(),
+                group_instance_id: Some("nobody".into()),
+            },
         ],
         now,
     );
     let codes: Vec<i16> = out.members.iter().map(|(_, c)| *c).collect();
     assert_eq!(codes, vec![NONE, UNKNOWN_MEMBER_ID, UNKNOWN_MEMBER_ID]);
     assert_eq!(g.state, ClassicState::Empty);
-    assert_eq!(g.generation, 2, "leaving the last member completes an empty generation");
+    assert_eq!(
+        g.generation, 2,
+        "leaving the last member completes an empty generation"
+    );
 }
 
 #[test]
@@ -211,32 +316,59 @@ fn inconsistent_protocols_are_refused() {
     stable_one(&mut g, now);
     let mut other = join_req("", None);
     other.protocols = vec![("cooperative-sticky".into(), Bytes::new())];
-    assert_eq!(join(&mut g, other, now).try_recv().unwrap().error, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        join(&mut g, other, now).try_recv().unwrap().error,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut wrong_type = join_req("", None);
     wrong_type.protocol_type = "connect".into();
-    assert_eq!(join(&mut g, wrong_type, now).try_recv().unwrap().error, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        join(&mut g, wrong_type, now).try_recv().unwrap().error,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
     let mut empty = join_req("", None);
     empty.protocols.clear();
-    assert_eq!(join(&mut g, empty, now).try_recv().unwrap().error, INCONSISTENT_GROUP_PROTOCOL);
+    assert_eq!(
+        join(&mut g, empty, now).try_recv().unwrap().error,
+        INCONSISTENT_GROUP_PROTOCOL
+    );
 }
 
 #[test]
 fn protocol_selection_takes_the_most_voted_common_protocol() {
     let now = Instant::now();
     let mut g = ClassicGroup::new("g");
-    for prefs in [["roundrobin", "range"], ["roundrobin", "range"], ["range", "roundrobin"]] {
+    for prefs in [
+        ["roundrobin", "range"],
+        ["roundrobin", "range"],
+        ["range", "roundrobin"],
+    ] {
         let mut r = join_req("", None);
         r.require_known_member_id = false;
-        r.protocols = prefs.iter().map(|p| (p.to_string(), Bytes::new())).collect();
+        r.protocols = prefs
+            .iter()
+            .map(|p| (p.to_string(), Bytes::new()))
+            .collect();
         let (tx, _rx) = oneshot::channel();
-        g.join(&GroupConfig { initial_rebalance_delay: Duration::from_secs(1), ..cfg() }, r, now, tx);
+        g.join(
+            &GroupConfig {
+                initial_rebalance_delay: Duration::from_secs(1),
+                ..cfg()
+            },
+            r,
+            now,
+            tx,
+        );
     }
     assert_eq!(g.select_protocol().as_deref(), Some("roundrobin"));
 }
 
 #[test]
 fn initial_delay_waits_for_more_members_then_completes() {
-    let cfg = GroupConfig { initial_rebalance_delay: Duration::from_secs(3), ..GroupConfig::default() };
+    let cfg = GroupConfig {
+        initial_rebalance_delay: Duration::from_secs(3),
+        ..GroupConfig::default()
+    };
     let t0 = Instant::now();
     let mut g = ClassicGroup::new("g");
     let mut rxs = Vec::new();
@@ -248,12 +380,23 @@ fn initial_delay_waits_for_more_members_then_completes() {
         rxs.push(rx);
     }
     g.tick(&cfg, t0 + Duration::from_secs(3));
-    assert!(rxs[0].try_recv().is_err(), "members arrived during the delay: wait once more");
+    assert!(
+        rxs[0].try_recv().is_err(),
+        "members arrived during the delay: wait once more"
+    );
     assert_eq!(g.next_deadline(), Some(t0 + Duration::from_secs(6)));
     g.tick(&cfg, t0 + Duration::from_secs(6));
     let answers: Vec<JoinResponse> = rxs.iter_mut().map(|rx| rx.try_recv().unwrap()).collect();
-    assert!(answers.iter().all(|a| a.error == NONE && a.generation_id == 1));
-    assert_eq!(answers.iter().filter(|a| a.members.len() == 3).count(), 1, "exactly one leader");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.error == NONE && a.generation_id == 1)
+    );
+    assert_eq!(
+        answers.iter().filter(|a| a.members.len() == 3).count(),
+        1,
+        "exactly one leader"
+    );
 }
 
 #[test]
@@ -264,12 +407,18 @@ fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
     let (b, mut b_rx) = join_dynamic(&mut g, t0);
     let ra = join(&mut g, join_req(&a, None), t0).try_recv().unwrap();
     let rb = b_rx.try_recv().unwrap();
-    let _ = sync(&mut g, &a, ra.generation_id, vec![]);
+    drop(sync(&mut g, &a, ra.generation_id, vec![]));
     assert_eq!(g.state, ClassicState::Stable);
     // B keeps heartbeating but never syncs.
     for s in 1..30 {
-        assert_eq!(hb(&mut g, &b, rb.generation_id, t0 + Duration::from_secs(s)), NONE);
-        assert_eq!(hb(&mut g, &a, ra.generation_id, t0 + Duration::from_secs(s)), NONE);
+        assert_eq!(
+            hb(&mut g, &b, rb.generation_id, t0 + Duration::from_secs(s)),
+            NONE
+        );
+        assert_eq!(
+            hb(&mut g, &a, ra.generation_id, t0 + Duration::from_secs(s)),
+            NONE
+        );
     }
     g.tick(&cfg(), t0 + Duration::from_secs(30));
     assert!(!g.members.contains_key(&b));
@@ -280,13 +429,33 @@ fn members_that_never_sync_are_removed_after_the_rebalance_timeout() {
 fn commit_checks_follow_kafka() {
     let now = Instant::now();
     let mut g = ClassicGroup::new("g");
-    let admin = CommitRequest { group_id: "g".into(), generation_id: -1, ..Default::default() };
-    assert_eq!(g.check_commit(&admin), Ok(()), "an empty group accepts commits from outside");
+    let admin = CommitRequest {
+        group_id: "g".into(),
+        generation_id: -1,
+        ..Default::default()
+    };
+    assert_eq!(
+        g.check_commit(&admin),
+        Ok(()),
+        "an empty group accepts commits from outside"
+    );
     let (a, generation) = stable_one(&mut g, now);
-    assert_eq!(g.check_commit(&admin), Err(UNKNOWN_MEMBER_ID), "an active group refuses them");
-    let ok = CommitRequest { generation_id: generation, member_id: a.clone(), ..admin.clone() };
+    assert_eq!(
+        g.check_commit(&admin),
+        Err(UNKNOWN_MEMBER_ID),
+        "an active group refuses them"
+    );
+    let ok = CommitRequest {
+        generation_id: generation,
+        member_id: a.clone(),
+        ..admin.clone()
+    };
     assert_eq!(g.check_commit(&ok), Ok(()));
-    let stale = CommitRequest { generation_id: generation - 1, member_id: a, ..admin };
+    let stale = CommitRequest {
+        generation_id: generation - 1,
+        member_id: a,
+        ..admin
+    };
     assert_eq!(g.check_commit(&stale), Err(ILLEGAL_GENERATION));
 }
 

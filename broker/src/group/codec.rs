@@ -29,12 +29,31 @@ const PRODUCER_IDS: u8 = 6;
 /// One decoded journal record.
 #[derive(Debug)]
 pub enum Record {
-    Offset { group: String, topic: String, partition: i32, committed: Committed },
-    OffsetDeleted { group: String, topic: String, partition: i32 },
-    Classic { group: String, stored: StoredClassic },
-    Consumer { group: String, stored: Box<ConsumerGroup> },
-    GroupDeleted { group: String },
-    ProducerIds { next: i64 },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+        committed: Committed,
+    },
+    OffsetDeleted {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Classic {
+        group: String,
+        stored: StoredClassic,
+    },
+    Consumer {
+        group: String,
+        stored: Box<ConsumerGroup>,
+    },
+    GroupDeleted {
+        group: String,
+    },
+    ProducerIds {
+        next: i64,
+    },
 }
 
 /// Why a body could not be decoded.
@@ -209,7 +228,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if self.b.len() < n {
-            return Err(DecodeError(format!("record body ends early: wanted {n} more bytes, {} left", self.b.len())));
+            return Err(DecodeError(format!(
+                "record body ends early: wanted {n} more bytes, {} left",
+                self.b.len()
+            )));
         }
         let (head, rest) = self.b.split_at(n);
         self.b = rest;
@@ -219,26 +241,39 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn i32(&mut self) -> Result<i32, DecodeError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     fn i64(&mut self) -> Result<i64, DecodeError> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(i64::from_be_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.u32()? as usize;
         self.take(n)
     }
     fn string(&mut self) -> Result<String, DecodeError> {
-        String::from_utf8(self.bytes()?.to_vec()).map_err(|e| DecodeError(format!("string is not UTF-8: {e}")))
+        String::from_utf8(self.bytes()?.to_vec())
+            .map_err(|e| DecodeError(format!("string is not UTF-8: {e}")))
     }
     fn opt(&mut self) -> Result<Option<String>, DecodeError> {
-        Ok(if self.u8()? == 1 { Some(self.string()?) } else { None })
+        Ok(if self.u8()? == 1 {
+            Some(self.string()?)
+        } else {
+            None
+        })
     }
     fn uuid(&mut self) -> Result<Uuid, DecodeError> {
-        Ok(Uuid::from_bytes(self.take(16)?.try_into().expect("16 bytes")))
+        Ok(Uuid::from_bytes(
+            self.take(16)?.try_into().expect("16 bytes"),
+        ))
     }
     fn ms(&mut self) -> Result<Duration, DecodeError> {
         Ok(Duration::from_millis(self.i64()?.max(0) as u64))
@@ -265,9 +300,18 @@ pub fn decode(body: &[u8], cfg: &GroupConfig, now: Instant) -> Result<Record, De
             group: r.string()?,
             topic: r.string()?,
             partition: r.i32()?,
-            committed: Committed { offset: r.i64()?, leader_epoch: r.i32()?, metadata: r.string()?, commit_ms: r.i64()? },
+            committed: Committed {
+                offset: r.i64()?,
+                leader_epoch: r.i32()?,
+                metadata: r.string()?,
+                commit_ms: r.i64()?,
+            },
         },
-        OFFSET_DELETED => Record::OffsetDeleted { group: r.string()?, topic: r.string()?, partition: r.i32()? },
+        OFFSET_DELETED => Record::OffsetDeleted {
+            group: r.string()?,
+            topic: r.string()?,
+            partition: r.i32()?,
+        },
         GROUP_DELETED => Record::GroupDeleted { group: r.string()? },
         PRODUCER_IDS => Record::ProducerIds { next: r.i64()? },
         CLASSIC => {
@@ -292,7 +336,8 @@ pub fn decode(body: &[u8], cfg: &GroupConfig, now: Instant) -> Result<Record, De
                     assignment: Bytes::new(),
                 };
                 for _ in 0..r.u32()? {
-                    m.protocols.push((r.string()?, Bytes::copy_from_slice(r.bytes()?)));
+                    m.protocols
+                        .push((r.string()?, Bytes::copy_from_slice(r.bytes()?)));
                 }
                 m.assignment = Bytes::copy_from_slice(r.bytes()?);
                 s.members.push(m);
@@ -308,7 +353,13 @@ pub fn decode(body: &[u8], cfg: &GroupConfig, now: Instant) -> Result<Record, De
             let mut topics = BTreeMap::new();
             for _ in 0..r.u32()? {
                 let name = r.string()?;
-                topics.insert(name, TopicMeta { id: r.uuid()?, partitions: r.i32()? });
+                topics.insert(
+                    name,
+                    TopicMeta {
+                        id: r.uuid()?,
+                        partitions: r.i32()?,
+                    },
+                );
             }
             g.topics = topics;
             let mut target = HashMap::new();
@@ -354,12 +405,18 @@ pub fn decode(body: &[u8], cfg: &GroupConfig, now: Instant) -> Result<Record, De
                 g.members.insert(m.id.clone(), m);
             }
             g.target = target;
-            Record::Consumer { group: g.id.clone(), stored: Box::new(g) }
+            Record::Consumer {
+                group: g.id.clone(),
+                stored: Box::new(g),
+            }
         }
         other => return Err(DecodeError(format!("unknown record type {other}"))),
     };
     if !r.b.is_empty() {
-        return Err(DecodeError(format!("{} unexpected bytes after the record", r.b.len())));
+        return Err(DecodeError(format!(
+            "{} unexpected bytes after the record",
+            r.b.len()
+        )));
     }
     Ok(rec)
 }

@@ -132,7 +132,11 @@ impl ConsumerGroup {
             "empty"
         } else if self.group_epoch > self.assignment_epoch {
             "assigning"
-        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch || m.state != MemberState::Stable) {
+        } else if self
+            .members
+            .values()
+            .any(|m| m.epoch != self.assignment_epoch || m.state != MemberState::Stable)
+        {
             "reconciling"
         } else {
             "stable"
@@ -159,7 +163,15 @@ impl ConsumerGroup {
     }
 
     /// OffsetCommit's membership check: the member's current epoch, or an empty group for outside commits.
-    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), i16> {
+    /// A commit with an older epoch is still accepted for partitions the member owns right now: its heartbeat
+    /// response may have moved it to a new epoch while the commit was on its way, and refusing would lose a
+    /// legitimate commit (Kafka later relaxed the same check, KIP-1251). Partitions it no longer owns are refused.
+    pub fn check_commit(
+        &self,
+        member_id: &str,
+        epoch: i32,
+        partitions: &[(&str, i32)],
+    ) -> Result<(), i16> {
         if epoch < 0 && member_id.is_empty() && self.members.is_empty() {
             return Ok(());
         }
@@ -168,7 +180,17 @@ impl ConsumerGroup {
             return Err(FENCED_MEMBER_EPOCH);
         }
         if epoch < m.epoch {
-            return Err(STALE_MEMBER_EPOCH);
+            let owns = |(topic, p): &(&str, i32)| {
+                self.topics.get(*topic).is_some_and(|t| {
+                    m.assigned.get(&t.id).is_some_and(|s| s.contains(p))
+                        || m.pending_revocation
+                            .get(&t.id)
+                            .is_some_and(|s| s.contains(p))
+                })
+            };
+            if epoch < m.previous_epoch || partitions.is_empty() || !partitions.iter().all(owns) {
+                return Err(STALE_MEMBER_EPOCH);
+            }
         }
         Ok(())
     }
@@ -192,7 +214,10 @@ impl ConsumerGroup {
         if let Some(r) = &req.subscribed_topic_regex
             && let Err(e) = compile_regex(r)
         {
-            return ConsumerHeartbeatResponse::error(INVALID_REGULAR_EXPRESSION, format!("SubscribedTopicRegex {r:?}: {e}"));
+            return ConsumerHeartbeatResponse::error(
+                INVALID_REGULAR_EXPRESSION,
+                format!("SubscribedTopicRegex {r:?}: {e}"),
+            );
         }
         if req.member_epoch == -1 || req.member_epoch == -2 {
             return self.leave(cfg, &req, now);
@@ -202,7 +227,9 @@ impl ConsumerGroup {
             Err(resp) => return resp,
         };
         let full = req.member_epoch == 0
-            || (req.rebalance_timeout_ms != -1 && req.subscribed_topic_names.is_some() && req.owned.is_some());
+            || (req.rebalance_timeout_ms != -1
+                && req.subscribed_topic_names.is_some()
+                && req.owned.is_some());
         let before = self.members.get(&id).map(|m| (m.epoch, m.assigned.clone()));
         self.update_member(cfg, &id, &req, now);
         self.refresh_topics(catalog);
@@ -211,7 +238,9 @@ impl ConsumerGroup {
         }
         self.reconcile(&id, req.owned.as_ref(), now);
         let m = &self.members[&id];
-        let changed = before.as_ref().is_none_or(|(e, a)| *e != m.epoch || *a != m.assigned);
+        let changed = before
+            .as_ref()
+            .is_none_or(|(e, a)| *e != m.epoch || *a != m.assigned);
         if changed {
             self.dirty = true;
         }
@@ -221,19 +250,36 @@ impl ConsumerGroup {
             member_id: Some(id.clone()),
             member_epoch: m.epoch,
             heartbeat_interval_ms: cfg.consumer_heartbeat_interval.as_millis() as i32,
-            assignment: if full || changed { Some(m.assigned.clone()) } else { None },
+            assignment: if full || changed {
+                Some(m.assigned.clone())
+            } else {
+                None
+            },
         }
     }
 
-    fn leave(&mut self, cfg: &GroupConfig, req: &ConsumerHeartbeatRequest, now: Instant) -> ConsumerHeartbeatResponse {
+    fn leave(
+        &mut self,
+        cfg: &GroupConfig,
+        req: &ConsumerHeartbeatRequest,
+        now: Instant,
+    ) -> ConsumerHeartbeatResponse {
         let id = match (&req.instance_id, self.members.contains_key(&req.member_id)) {
             (_, true) => req.member_id.clone(),
             (Some(i), false) => match self.static_members.get(i) {
                 Some(id) => id.clone(),
-                None => return ConsumerHeartbeatResponse::error(UNKNOWN_MEMBER_ID, format!("instance {i} is not in the group")),
+                None => {
+                    return ConsumerHeartbeatResponse::error(
+                        UNKNOWN_MEMBER_ID,
+                        format!("instance {i} is not in the group"),
+                    );
+                }
             },
             (None, false) => {
-                return ConsumerHeartbeatResponse::error(UNKNOWN_MEMBER_ID, format!("member {} is not in the group", req.member_id));
+                return ConsumerHeartbeatResponse::error(
+                    UNKNOWN_MEMBER_ID,
+                    format!("member {} is not in the group", req.member_id),
+                );
             }
         };
         let static_leave = req.member_epoch == -2 && req.instance_id.is_some();
@@ -254,17 +300,32 @@ impl ConsumerGroup {
         }
     }
 
-    fn find_or_create(&mut self, req: &ConsumerHeartbeatRequest, now: Instant) -> Result<String, ConsumerHeartbeatResponse> {
+    fn find_or_create(
+        &mut self,
+        req: &ConsumerHeartbeatRequest,
+        now: Instant,
+    ) -> Result<String, ConsumerHeartbeatResponse> {
         if req.member_epoch != 0 {
             let m = self.members.get(&req.member_id).ok_or_else(|| {
-                ConsumerHeartbeatResponse::error(UNKNOWN_MEMBER_ID, format!("member {} is not in group {}", req.member_id, self.id))
+                ConsumerHeartbeatResponse::error(
+                    UNKNOWN_MEMBER_ID,
+                    format!("member {} is not in group {}", req.member_id, self.id),
+                )
             })?;
             let received = req.member_epoch;
-            let owned_ok = req.owned.as_ref().is_some_and(|o| is_subset(o, &m.assigned));
-            if received > m.epoch || (received < m.epoch && (received != m.previous_epoch || !owned_ok)) {
+            let owned_ok = req
+                .owned
+                .as_ref()
+                .is_some_and(|o| is_subset(o, &m.assigned));
+            if received > m.epoch
+                || (received < m.epoch && (received != m.previous_epoch || !owned_ok))
+            {
                 return Err(ConsumerHeartbeatResponse::error(
                     FENCED_MEMBER_EPOCH,
-                    format!("member epoch {received} is fenced; the current epoch is {}", m.epoch),
+                    format!(
+                        "member epoch {received} is fenced; the current epoch is {}",
+                        m.epoch
+                    ),
                 ));
             }
             return Ok(req.member_id.clone());
@@ -275,7 +336,11 @@ impl ConsumerGroup {
                 "a member joining (epoch 0) must send SubscribedTopicNames or SubscribedTopicRegex",
             ));
         }
-        let id = if req.member_id.is_empty() { new_member_id("consumer") } else { req.member_id.clone() };
+        let id = if req.member_id.is_empty() {
+            new_member_id("consumer")
+        } else {
+            req.member_id.clone()
+        };
         if let Some(instance) = &req.instance_id
             && let Some(old_id) = self.static_members.get(instance).cloned()
             && old_id != id
@@ -330,8 +395,16 @@ impl ConsumerGroup {
         Ok(id)
     }
 
-    fn update_member(&mut self, cfg: &GroupConfig, id: &str, req: &ConsumerHeartbeatRequest, now: Instant) {
-        let Some(m) = self.members.get_mut(id) else { return };
+    fn update_member(
+        &mut self,
+        cfg: &GroupConfig,
+        id: &str,
+        req: &ConsumerHeartbeatRequest,
+        now: Instant,
+    ) {
+        let Some(m) = self.members.get_mut(id) else {
+            return;
+        };
         let mut subscription_changed = false;
         if let Some(names) = &req.subscribed_topic_names {
             let mut names = names.clone();
@@ -340,7 +413,8 @@ impl ConsumerGroup {
             subscription_changed |= names != m.subscribed_names;
             m.subscribed_names = names;
         }
-        if req.subscribed_topic_regex.is_some() && req.subscribed_topic_regex != m.subscribed_regex {
+        if req.subscribed_topic_regex.is_some() && req.subscribed_topic_regex != m.subscribed_regex
+        {
             subscription_changed = true;
             m.subscribed_regex = req.subscribed_topic_regex.clone();
         }
@@ -366,8 +440,17 @@ impl ConsumerGroup {
     /// The topic names a member subscribes to, regex included, that exist now.
     fn member_topics(m: &ConsumerMember, catalog: &dyn TopicCatalog) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = m.subscribed_names.iter().cloned().collect();
-        if let Some(re) = m.subscribed_regex.as_deref().and_then(|r| compile_regex(r).ok()) {
-            out.extend(catalog.topic_names().into_iter().filter(|t| !t.starts_with("__") && re.is_match(t)));
+        if let Some(re) = m
+            .subscribed_regex
+            .as_deref()
+            .and_then(|r| compile_regex(r).ok())
+        {
+            out.extend(
+                catalog
+                    .topic_names()
+                    .into_iter()
+                    .filter(|t| !t.starts_with("__") && re.is_match(t)),
+            );
         }
         out
     }
@@ -377,8 +460,10 @@ impl ConsumerGroup {
         for m in self.members.values() {
             names.extend(Self::member_topics(m, catalog));
         }
-        let resolved: BTreeMap<String, TopicMeta> =
-            names.into_iter().filter_map(|n| catalog.topic(&n).map(|meta| (n, meta))).collect();
+        let resolved: BTreeMap<String, TopicMeta> = names
+            .into_iter()
+            .filter_map(|n| catalog.topic(&n).map(|meta| (n, meta)))
+            .collect();
         if resolved != self.topics {
             self.topics = resolved;
             self.bump("subscribed topic metadata changed");
@@ -392,7 +477,11 @@ impl ConsumerGroup {
                 *votes.entry(a.as_str()).or_default() += 1;
             }
         }
-        votes.into_iter().max_by_key(|(_, n)| *n).map(|(a, _)| a.to_string()).unwrap_or_else(|| ASSIGNORS[0].to_string())
+        votes
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map(|(a, _)| a.to_string())
+            .unwrap_or_else(|| ASSIGNORS[0].to_string())
     }
 
     fn compute_target(&mut self, catalog: &dyn TopicCatalog) {
@@ -402,10 +491,14 @@ impl ConsumerGroup {
             .values()
             .map(|m| MemberSpec {
                 member_id: m.id.clone(),
-                topics: Self::member_topics(m, catalog).iter().filter_map(|n| self.topics.get(n).map(|t| t.id)).collect(),
+                topics: Self::member_topics(m, catalog)
+                    .iter()
+                    .filter_map(|n| self.topics.get(n).map(|t| t.id))
+                    .collect(),
             })
             .collect();
-        let topics: BTreeMap<uuid::Uuid, i32> = self.topics.values().map(|t| (t.id, t.partitions)).collect();
+        let topics: BTreeMap<uuid::Uuid, i32> =
+            self.topics.values().map(|t| (t.id, t.partitions)).collect();
         self.target = assignor::assign(&self.assignor, &specs, &topics, &self.target);
         self.assignment_epoch = self.group_epoch;
         self.dirty = true;
@@ -414,7 +507,9 @@ impl ConsumerGroup {
 
     /// Moves one member towards its target assignment.
     fn reconcile(&mut self, id: &str, owned: Option<&Assignment>, now: Instant) {
-        let Some(m) = self.members.get(id) else { return };
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
         if m.state == MemberState::UnrevokedPartitions {
             // The member may move on once it no longer owns anything it was asked to give up.
             if owned.is_some_and(|o| is_subset(o, &m.assigned)) {
@@ -433,7 +528,10 @@ impl ConsumerGroup {
         let target = self.target.get(id).cloned().unwrap_or_default();
         let mut held_by_others = Assignment::new();
         for other in self.members.values().filter(|o| o.id != id) {
-            held_by_others = union(&held_by_others, &union(&other.assigned, &other.pending_revocation));
+            held_by_others = union(
+                &held_by_others,
+                &union(&other.assigned, &other.pending_revocation),
+            );
         }
         let kept = intersect(&m.assigned, &target);
         let revoke = subtract(&m.assigned, &target);
@@ -453,12 +551,20 @@ impl ConsumerGroup {
                 m.previous_epoch = m.epoch;
                 m.epoch = epoch;
             }
-            m.state = if unreleased { MemberState::UnreleasedPartitions } else { MemberState::Stable };
+            m.state = if unreleased {
+                MemberState::UnreleasedPartitions
+            } else {
+                MemberState::Stable
+            };
         }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.members.values().flat_map(|m| [Some(m.session_deadline), m.revocation_deadline]).flatten().min()
+        self.members
+            .values()
+            .flat_map(|m| [Some(m.session_deadline), m.revocation_deadline])
+            .flatten()
+            .min()
     }
 
     /// Removes members whose session expired or who did not revoke within their rebalance timeout.
@@ -470,7 +576,10 @@ impl ConsumerGroup {
                 if m.session_deadline <= now {
                     Some((m.id.clone(), "session timeout expired"))
                 } else if m.revocation_deadline.is_some_and(|d| d <= now) {
-                    Some((m.id.clone(), "partitions not revoked within the rebalance timeout"))
+                    Some((
+                        m.id.clone(),
+                        "partitions not revoked within the rebalance timeout",
+                    ))
                 } else {
                     None
                 }

@@ -10,10 +10,19 @@ pub(crate) struct Catalog(pub Vec<(String, Uuid, i32)>);
 
 impl TopicCatalog for Catalog {
     fn topic(&self, name: &str) -> Option<TopicMeta> {
-        self.0.iter().find(|(n, _, _)| n == name).map(|(_, id, p)| TopicMeta { id: *id, partitions: *p })
+        self.0
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, id, p)| TopicMeta {
+                id: *id,
+                partitions: *p,
+            })
     }
     fn topic_name(&self, id: Uuid) -> Option<String> {
-        self.0.iter().find(|(_, i, _)| *i == id).map(|(n, _, _)| n.clone())
+        self.0
+            .iter()
+            .find(|(_, i, _)| *i == id)
+            .map(|(n, _, _)| n.clone())
     }
     fn topic_names(&self) -> Vec<String> {
         self.0.iter().map(|(n, _, _)| n.clone()).collect()
@@ -23,7 +32,10 @@ impl TopicCatalog for Catalog {
 const T: Uuid = Uuid::from_bytes([7; 16]);
 
 fn catalog() -> Catalog {
-    Catalog(vec![("orders".into(), T, 6), ("__consumer_offsets".into(), Uuid::from_bytes([9; 16]), 50)])
+    Catalog(vec![
+        ("orders".into(), T, 6),
+        ("__consumer_offsets".into(), Uuid::from_bytes([9; 16]), 50),
+    ])
 }
 
 fn cfg() -> GroupConfig {
@@ -88,16 +100,31 @@ fn three_members_converge_to_an_exact_cover_without_overlap() {
     for id in ["a", "b", "c"] {
         let r = g.heartbeat(&cfg(), join(id), &catalog(), now);
         assert_eq!(r.error, NONE);
-        assert!(r.assignment.is_some(), "a join always carries the assignment");
+        assert!(
+            r.assignment.is_some(),
+            "a join always carries the assignment"
+        );
         owned.insert(id.to_string(), (r.member_epoch, r.assignment.unwrap()));
         settle(&mut g, &mut owned, now);
     }
     assert_eq!(g.state_name(), "stable");
     let all: BTreeSet<i32> = owned.values().flat_map(|(_, a)| parts(a)).collect();
     assert_eq!(all, (0..6).collect());
-    assert!(owned.values().all(|(e, a)| *e == g.assignment_epoch && parts(a).len() == 2));
+    assert!(
+        owned
+            .values()
+            .all(|(e, a)| *e == g.assignment_epoch && parts(a).len() == 2)
+    );
     // One leaves: the other two take over its partitions.
-    let r = g.heartbeat(&cfg(), ConsumerHeartbeatRequest { member_epoch: -1, ..beat("b", 0, &Assignment::new()) }, &catalog(), now);
+    let r = g.heartbeat(
+        &cfg(),
+        ConsumerHeartbeatRequest {
+            member_epoch: -1,
+            ..beat("b", 0, &Assignment::new())
+        },
+        &catalog(),
+        now,
+    );
     assert_eq!((r.error, r.member_epoch), (NONE, -1));
     owned.remove("b");
     settle(&mut g, &mut owned, now);
@@ -114,7 +141,10 @@ fn a_new_member_waits_until_partitions_are_revoked() {
     let a_owned = a.assignment.clone().unwrap();
     assert_eq!(parts(&a_owned).len(), 6);
     let b = g.heartbeat(&cfg(), join("b"), &catalog(), now);
-    assert!(parts(b.assignment.as_ref().unwrap()).is_empty(), "a still owns everything");
+    assert!(
+        parts(b.assignment.as_ref().unwrap()).is_empty(),
+        "a still owns everything"
+    );
     // a learns it must give three up; its epoch does not move yet.
     let a2 = g.heartbeat(&cfg(), beat("a", a.member_epoch, &a_owned), &catalog(), now);
     assert_eq!(a2.member_epoch, a.member_epoch);
@@ -122,11 +152,21 @@ fn a_new_member_waits_until_partitions_are_revoked() {
     assert_eq!(parts(&kept).len(), 3);
     assert_eq!(g.members["a"].state, MemberState::UnrevokedPartitions);
     // b still gets nothing until a confirms.
-    let b2 = g.heartbeat(&cfg(), beat("b", b.member_epoch, &Assignment::new()), &catalog(), now);
+    let b2 = g.heartbeat(
+        &cfg(),
+        beat("b", b.member_epoch, &Assignment::new()),
+        &catalog(),
+        now,
+    );
     assert!(b2.assignment.is_none_or(|x| parts(&x).is_empty()));
     let a3 = g.heartbeat(&cfg(), beat("a", a.member_epoch, &kept), &catalog(), now);
     assert_eq!(a3.member_epoch, g.assignment_epoch);
-    let b3 = g.heartbeat(&cfg(), beat("b", b2.member_epoch, &Assignment::new()), &catalog(), now);
+    let b3 = g.heartbeat(
+        &cfg(),
+        beat("b", b2.member_epoch, &Assignment::new()),
+        &catalog(),
+        now,
+    );
     assert_eq!(parts(&b3.assignment.unwrap()).len(), 3);
 }
 
@@ -136,7 +176,12 @@ fn epochs_are_fenced() {
     let mut g = ConsumerGroup::new("g");
     let a = g.heartbeat(&cfg(), join("a"), &catalog(), now);
     let owned = a.assignment.unwrap();
-    let r = g.heartbeat(&cfg(), beat("a", a.member_epoch + 5, &owned), &catalog(), now);
+    let r = g.heartbeat(
+        &cfg(),
+        beat("a", a.member_epoch + 5, &owned),
+        &catalog(),
+        now,
+    );
     assert_eq!(r.error, FENCED_MEMBER_EPOCH);
     let r = g.heartbeat(&cfg(), beat("zz", 3, &owned), &catalog(), now);
     assert_eq!(r.error, UNKNOWN_MEMBER_ID);
@@ -153,9 +198,35 @@ fn epochs_are_fenced() {
     let r = g.heartbeat(&cfg(), beat("a", a.member_epoch, &owned), &catalog(), now);
     assert_eq!(r.error, FENCED_MEMBER_EPOCH);
     let a = a3;
-    assert_eq!(g.check_commit("a", a.member_epoch), Ok(()));
-    assert_eq!(g.check_commit("a", a.member_epoch - 1), Err(STALE_MEMBER_EPOCH));
-    assert_eq!(g.check_commit("", -1), Err(UNKNOWN_MEMBER_ID), "commits from outside need an empty group");
+    let mine = parts(&kept).into_iter().next().unwrap();
+    let theirs = (0..6).find(|p| !parts(&kept).contains(p)).unwrap();
+    assert_eq!(
+        g.check_commit("a", a.member_epoch, &[("orders", mine)]),
+        Ok(())
+    );
+    // An older epoch may still commit what the member owns now, never what moved away.
+    assert_eq!(
+        g.check_commit("a", g.members["a"].previous_epoch, &[("orders", mine)]),
+        Ok(())
+    );
+    assert_eq!(
+        g.check_commit("a", g.members["a"].previous_epoch, &[("orders", theirs)]),
+        Err(STALE_MEMBER_EPOCH)
+    );
+    assert_eq!(
+        g.check_commit("a", 0, &[("orders", mine)]),
+        Err(STALE_MEMBER_EPOCH),
+        "older than the previous epoch"
+    );
+    assert_eq!(
+        g.check_commit("a", a.member_epoch + 1, &[("orders", mine)]),
+        Err(FENCED_MEMBER_EPOCH)
+    );
+    assert_eq!(
+        g.check_commit("", -1, &[]),
+        Err(UNKNOWN_MEMBER_ID),
+        "commits from outside need an empty group"
+    );
 }
 
 #[test]
@@ -169,10 +240,16 @@ fn invalid_requests_get_clear_errors() {
     assert!(r.error_message.unwrap().contains("uniform"));
     let mut bad = join("a");
     bad.subscribed_topic_names = None;
-    assert_eq!(g.heartbeat(&cfg(), bad, &catalog(), now).error, INVALID_REQUEST);
+    assert_eq!(
+        g.heartbeat(&cfg(), bad, &catalog(), now).error,
+        INVALID_REQUEST
+    );
     let mut bad = join("a");
     bad.subscribed_topic_regex = Some("orders(".into());
-    assert_eq!(g.heartbeat(&cfg(), bad, &catalog(), now).error, INVALID_REGULAR_EXPRESSION);
+    assert_eq!(
+        g.heartbeat(&cfg(), bad, &catalog(), now).error,
+        INVALID_REGULAR_EXPRESSION
+    );
 }
 
 #[test]
@@ -183,7 +260,10 @@ fn regex_subscription_skips_internal_topics() {
     r.subscribed_topic_names = Some(Vec::new());
     r.subscribed_topic_regex = Some(".*".into());
     let resp = g.heartbeat(&cfg(), r, &catalog(), now);
-    assert_eq!(resp.assignment.unwrap().keys().copied().collect::<Vec<_>>(), vec![T]);
+    assert_eq!(
+        resp.assignment.unwrap().keys().copied().collect::<Vec<_>>(),
+        vec![T]
+    );
 }
 
 #[test]
@@ -200,7 +280,10 @@ fn silent_members_and_slow_revokers_are_removed() {
     g.tick(t1 + Duration::from_secs(29));
     assert!(g.members.contains_key("a"));
     g.tick(t1 + Duration::from_secs(30));
-    assert!(!g.members.contains_key("a"), "a did not revoke in its rebalance timeout");
+    assert!(
+        !g.members.contains_key("a"),
+        "a did not revoke in its rebalance timeout"
+    );
     // b never heartbeats again: its session (45 s) ends.
     g.tick(t0 + Duration::from_secs(45));
     assert!(g.members.is_empty());
@@ -216,12 +299,22 @@ fn static_member_leaving_temporarily_keeps_its_partitions() {
     let a = g.heartbeat(&cfg(), j.clone(), &catalog(), now);
     let mut j2 = join("x");
     j2.instance_id = Some("w1".into());
-    assert_eq!(g.heartbeat(&cfg(), j2.clone(), &catalog(), now).error, UNRELEASED_INSTANCE_ID);
-    let leave = ConsumerHeartbeatRequest { member_epoch: -2, instance_id: Some("w1".into()), ..beat("a", 0, &Assignment::new()) };
+    assert_eq!(
+        g.heartbeat(&cfg(), j2.clone(), &catalog(), now).error,
+        UNRELEASED_INSTANCE_ID
+    );
+    let leave = ConsumerHeartbeatRequest {
+        member_epoch: -2,
+        instance_id: Some("w1".into()),
+        ..beat("a", 0, &Assignment::new())
+    };
     assert_eq!(g.heartbeat(&cfg(), leave, &catalog(), now).member_epoch, -2);
     let back = g.heartbeat(&cfg(), j2, &catalog(), now);
     assert_eq!(back.error, NONE);
-    assert_eq!(back.member_epoch, a.member_epoch, "no new epoch: same place in the group");
+    assert_eq!(
+        back.member_epoch, a.member_epoch,
+        "no new epoch: same place in the group"
+    );
     assert_eq!(back.assignment, a.assignment);
 }
 
@@ -231,7 +324,12 @@ fn new_partitions_bump_the_epoch_and_get_assigned() {
     let mut g = ConsumerGroup::new("g");
     let a = g.heartbeat(&cfg(), join("a"), &catalog(), now);
     let grown = Catalog(vec![("orders".into(), T, 8)]);
-    let r = g.heartbeat(&cfg(), beat("a", a.member_epoch, &a.assignment.unwrap()), &grown, now);
+    let r = g.heartbeat(
+        &cfg(),
+        beat("a", a.member_epoch, &a.assignment.unwrap()),
+        &grown,
+        now,
+    );
     assert!(r.member_epoch > a.member_epoch);
     assert_eq!(parts(&r.assignment.unwrap()).len(), 8);
 }

@@ -19,9 +19,9 @@ use super::codes::*;
 use super::consumer::ConsumerGroup;
 use super::offsets::OffsetMap;
 use super::store::GroupStore;
-use crate::error::Error;
 use super::types::*;
 use super::{GroupConfig, TopicCatalog, wall_ms};
+use crate::error::Error;
 
 /// A group's membership protocol and its committed offsets.
 #[derive(Debug)]
@@ -47,7 +47,9 @@ impl Group {
     /// Since when the group has had no members (None while it has some): offset retention counts from here.
     pub fn empty_since_ms(&self) -> Option<i64> {
         match &self.kind {
-            Kind::Classic(g) if g.state == ClassicState::Empty && g.is_empty() => Some(g.state_since_ms),
+            Kind::Classic(g) if g.state == ClassicState::Empty && g.is_empty() => {
+                Some(g.state_since_ms)
+            }
             Kind::Consumer(g) if g.members.is_empty() => Some(g.state_since_ms),
             _ => None,
         }
@@ -88,10 +90,22 @@ impl GroupCoordinator {
         let (store, loaded) = GroupStore::open(dir, &cfg, now)?;
         let mut groups: HashMap<String, Group> = HashMap::new();
         for (id, stored) in loaded.classic {
-            groups.insert(id.clone(), Group { kind: Kind::Classic(ClassicGroup::restore(&id, stored, now)), offsets: OffsetMap::new() });
+            groups.insert(
+                id.clone(),
+                Group {
+                    kind: Kind::Classic(ClassicGroup::restore(&id, stored, now)),
+                    offsets: OffsetMap::new(),
+                },
+            );
         }
         for (id, g) in loaded.consumer {
-            groups.insert(id, Group { kind: Kind::Consumer(g), offsets: OffsetMap::new() });
+            groups.insert(
+                id,
+                Group {
+                    kind: Kind::Consumer(g),
+                    offsets: OffsetMap::new(),
+                },
+            );
         }
         for (id, offsets) in loaded.offsets {
             if offsets.is_empty() {
@@ -101,7 +115,10 @@ impl GroupCoordinator {
                 // A group known only by its offsets: retention counts from each commit.
                 let mut c = ClassicGroup::new(&id);
                 c.state_since_ms = 0;
-                Group { kind: Kind::Classic(c), offsets: OffsetMap::new() }
+                Group {
+                    kind: Kind::Classic(c),
+                    offsets: OffsetMap::new(),
+                }
             });
             g.offsets = offsets;
         }
@@ -111,7 +128,13 @@ impl GroupCoordinator {
             next_producer_id: loaded.next_producer_id,
             producer_id_limit: loaded.next_producer_id,
         };
-        let coordinator = GroupCoordinator { inner: Arc::new(Inner { cfg, state: Mutex::new(state), wake: Notify::new() }) };
+        let coordinator = GroupCoordinator {
+            inner: Arc::new(Inner {
+                cfg,
+                state: Mutex::new(state),
+                wake: Notify::new(),
+            }),
+        };
         if tokio::runtime::Handle::try_current().is_ok() {
             tokio::spawn(run_timers(Arc::downgrade(&coordinator.inner)));
         }
@@ -153,7 +176,10 @@ impl GroupCoordinator {
             let group = st
                 .groups
                 .entry(req.group_id.clone())
-                .or_insert_with(|| Group { kind: Kind::Classic(ClassicGroup::new(&req.group_id)), offsets: OffsetMap::new() });
+                .or_insert_with(|| Group {
+                    kind: Kind::Classic(ClassicGroup::new(&req.group_id)),
+                    offsets: OffsetMap::new(),
+                });
             if let Kind::Consumer(c) = &group.kind {
                 if !c.members.is_empty() {
                     return JoinResponse::error(INCONSISTENT_GROUP_PROTOCOL, &req.member_id);
@@ -168,7 +194,8 @@ impl GroupCoordinator {
             persist_group(&mut st, &group_id);
         }
         self.wake();
-        rx.await.unwrap_or_else(|_| JoinResponse::error(REBALANCE_IN_PROGRESS, ""))
+        rx.await
+            .unwrap_or_else(|_| JoinResponse::error(REBALANCE_IN_PROGRESS, ""))
     }
 
     /// SyncGroup: followers wait here for the leader's assignment.
@@ -187,7 +214,8 @@ impl GroupCoordinator {
             persist_group(&mut st, &group_id);
         }
         self.wake();
-        rx.await.unwrap_or_else(|_| SyncResponse::error(REBALANCE_IN_PROGRESS))
+        rx.await
+            .unwrap_or_else(|_| SyncResponse::error(REBALANCE_IN_PROGRESS))
     }
 
     /// Heartbeat of a classic member.
@@ -208,7 +236,13 @@ impl GroupCoordinator {
             let mut st = self.lock();
             let out = match st.groups.get_mut(group_id).map(|g| &mut g.kind) {
                 Some(Kind::Classic(g)) => g.leave(&self.inner.cfg, members, Instant::now()),
-                _ => LeaveResponse { error: NONE, members: members.into_iter().map(|m| (m, UNKNOWN_MEMBER_ID)).collect() },
+                _ => LeaveResponse {
+                    error: NONE,
+                    members: members
+                        .into_iter()
+                        .map(|m| (m, UNKNOWN_MEMBER_ID))
+                        .collect(),
+                },
             };
             persist_group(&mut st, group_id);
             out
@@ -218,15 +252,28 @@ impl GroupCoordinator {
     }
 
     /// ConsumerGroupHeartbeat (KIP-848).
-    pub fn consumer_heartbeat(&self, req: ConsumerHeartbeatRequest, catalog: &dyn TopicCatalog) -> ConsumerHeartbeatResponse {
+    pub fn consumer_heartbeat(
+        &self,
+        req: ConsumerHeartbeatRequest,
+        catalog: &dyn TopicCatalog,
+    ) -> ConsumerHeartbeatResponse {
         if req.group_id.is_empty() {
             return ConsumerHeartbeatResponse::error(INVALID_GROUP_ID, "GroupId can't be empty");
         }
         if req.member_epoch < -2 {
-            return ConsumerHeartbeatResponse::error(INVALID_REQUEST, format!("MemberEpoch {} is invalid: it must be >= -2", req.member_epoch));
+            return ConsumerHeartbeatResponse::error(
+                INVALID_REQUEST,
+                format!(
+                    "MemberEpoch {} is invalid: it must be >= -2",
+                    req.member_epoch
+                ),
+            );
         }
         if req.member_epoch != 0 && req.member_id.is_empty() {
-            return ConsumerHeartbeatResponse::error(INVALID_REQUEST, "MemberId can't be empty unless MemberEpoch is 0");
+            return ConsumerHeartbeatResponse::error(
+                INVALID_REQUEST,
+                "MemberId can't be empty unless MemberEpoch is 0",
+            );
         }
         let resp = {
             let mut st = self.lock();
@@ -234,24 +281,33 @@ impl GroupCoordinator {
             let now = Instant::now();
             let group = match st.groups.get_mut(&group_id) {
                 Some(g) => g,
-                None if req.member_epoch == 0 => st
-                    .groups
-                    .entry(group_id.clone())
-                    .or_insert_with(|| Group { kind: Kind::Consumer(ConsumerGroup::new(&group_id)), offsets: OffsetMap::new() }),
+                None if req.member_epoch == 0 => {
+                    st.groups.entry(group_id.clone()).or_insert_with(|| Group {
+                        kind: Kind::Consumer(ConsumerGroup::new(&group_id)),
+                        offsets: OffsetMap::new(),
+                    })
+                }
                 None => {
-                    return ConsumerHeartbeatResponse::error(UNKNOWN_MEMBER_ID, format!("group {group_id} has no member {}", req.member_id));
+                    return ConsumerHeartbeatResponse::error(
+                        UNKNOWN_MEMBER_ID,
+                        format!("group {group_id} has no member {}", req.member_id),
+                    );
                 }
             };
             if let Kind::Classic(c) = &group.kind {
                 if !c.is_empty() {
                     return ConsumerHeartbeatResponse::error(
                         GROUP_ID_NOT_FOUND,
-                        format!("group {group_id} is a classic group with members, not a consumer group"),
+                        format!(
+                            "group {group_id} is a classic group with members, not a consumer group"
+                        ),
                     );
                 }
                 group.kind = Kind::Consumer(ConsumerGroup::new(&group_id));
             }
-            let Kind::Consumer(g) = &mut group.kind else { unreachable!("converted above") };
+            let Kind::Consumer(g) = &mut group.kind else {
+                unreachable!("converted above")
+            };
             let resp = g.heartbeat(&self.inner.cfg, req, catalog, now);
             persist_group(&mut st, &group_id);
             resp
@@ -282,7 +338,11 @@ impl GroupCoordinator {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.lock().groups.values().filter_map(next_deadline_of).min()
+        self.lock()
+            .groups
+            .values()
+            .filter_map(next_deadline_of)
+            .min()
     }
 }
 
@@ -295,7 +355,9 @@ fn next_deadline_of(g: &Group) -> Option<Instant> {
 
 /// Writes a group's metadata to the journal if it changed.
 pub(crate) fn persist_group(st: &mut State, group_id: &str) {
-    let Some(g) = st.groups.get_mut(group_id) else { return };
+    let Some(g) = st.groups.get_mut(group_id) else {
+        return;
+    };
     let mut w = FrameWriter::default();
     match &mut g.kind {
         Kind::Classic(c) if c.dirty => {
@@ -322,7 +384,9 @@ pub(crate) fn maybe_compact(st: &mut State, min_bytes: u64) {
     let mut w = FrameWriter::default();
     for (id, g) in &st.groups {
         match &g.kind {
-            Kind::Classic(c) if c.protocol_type.is_some() || c.generation > 0 => w.classic(id, &c.to_stored()),
+            Kind::Classic(c) if c.protocol_type.is_some() || c.generation > 0 => {
+                w.classic(id, &c.to_stored())
+            }
             Kind::Consumer(c) => w.consumer(c),
             Kind::Classic(_) => {}
         }
@@ -339,7 +403,9 @@ pub(crate) fn maybe_compact(st: &mut State, min_bytes: u64) {
 async fn run_timers(inner: Weak<Inner>) {
     let mut next_retention = Instant::now();
     loop {
-        let Some(strong) = inner.upgrade() else { return };
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
         let coordinator = GroupCoordinator { inner: strong };
         let now = Instant::now();
         if now >= next_retention {
@@ -348,7 +414,11 @@ async fn run_timers(inner: Weak<Inner>) {
         }
         coordinator.tick();
         // Wake for the next deadline, a change, or after a second at most (to notice the coordinator is gone).
-        let deadline = coordinator.next_deadline().unwrap_or(now + Duration::from_secs(1)).min(now + Duration::from_secs(1)).min(next_retention);
+        let deadline = coordinator
+            .next_deadline()
+            .unwrap_or(now + Duration::from_secs(1))
+            .min(now + Duration::from_secs(1))
+            .min(next_retention);
         let woken = {
             let notified = coordinator.inner.wake.notified();
             tokio::select! {

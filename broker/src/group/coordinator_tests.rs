@@ -13,7 +13,10 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn cfg() -> GroupConfig {
-    GroupConfig { initial_rebalance_delay: Duration::from_millis(100), ..GroupConfig::default() }
+    GroupConfig {
+        initial_rebalance_delay: Duration::from_millis(100),
+        ..GroupConfig::default()
+    }
 }
 
 fn join_req(member_id: &str) -> JoinRequest {
@@ -44,7 +47,13 @@ fn commit(c: &GroupCoordinator, generation: i32, member: &str, offset: i64) -> V
         generation_id: generation,
         member_id: member.into(),
         group_instance_id: None,
-        partitions: vec![CommitPartition { topic: "t".into(), partition: 0, offset, leader_epoch: -1, metadata: None }],
+        partitions: vec![CommitPartition {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+        }],
     })
 }
 
@@ -54,29 +63,55 @@ async fn three_members_rebalance_together_and_a_silent_one_is_evicted() {
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
     let (a, b, d) = tokio::join!(join(&c), join(&c), join(&c));
     let answers = [a, b, d];
-    assert!(answers.iter().all(|r| r.error == NONE && r.generation_id == 1), "{answers:?}");
-    let leader = answers.iter().find(|r| r.members.len() == 3).expect("one leader");
-    let assignments: Vec<(String, Bytes)> =
-        answers.iter().map(|r| (r.member_id.clone(), Bytes::from(r.member_id.clone()))).collect();
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.error == NONE && r.generation_id == 1),
+        "{answers:?}"
+    );
+    let leader = answers
+        .iter()
+        .find(|r| r.members.len() == 3)
+        .expect("one leader");
+    let assignments: Vec<(String, Bytes)> = answers
+        .iter()
+        .map(|r| (r.member_id.clone(), Bytes::from(r.member_id.clone())))
+        .collect();
     let syncs = answers.iter().map(|r| {
         c.sync_group(SyncRequest {
             group_id: "g".into(),
             generation_id: 1,
             member_id: r.member_id.clone(),
-            assignments: if r.member_id == leader.member_id { assignments.clone() } else { Vec::new() },
+            assignments: if r.member_id == leader.member_id {
+                assignments.clone()
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         })
     });
     for (r, s) in answers.iter().zip(futures_join_all(syncs).await) {
         assert_eq!(s.error, NONE);
-        assert_eq!(s.assignment, Bytes::from(r.member_id.clone()), "each gets its own assignment");
+        assert_eq!(
+            s.assignment,
+            Bytes::from(r.member_id.clone()),
+            "each gets its own assignment"
+        );
     }
     // Two members heartbeat every 2 s; the third goes silent and is evicted after its 6 s session.
-    let hb = |m: &str| HeartbeatRequest { group_id: "g".into(), generation_id: 1, member_id: m.into(), group_instance_id: None };
+    let hb = |m: &str| HeartbeatRequest {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: m.into(),
+        group_instance_id: None,
+    };
     let mut saw_rebalance = false;
     for _ in 0..5 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let codes = [c.heartbeat(&hb(&answers[0].member_id)), c.heartbeat(&hb(&answers[1].member_id))];
+        let codes = [
+            c.heartbeat(&hb(&answers[0].member_id)),
+            c.heartbeat(&hb(&answers[1].member_id)),
+        ];
         saw_rebalance |= codes.contains(&REBALANCE_IN_PROGRESS);
     }
     assert!(saw_rebalance, "the eviction started a rebalance");
@@ -105,7 +140,11 @@ async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -
                 }
             }
         }
-        if done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+        if done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await;
     out.extend(results.into_iter().map(|r| r.expect("completed")));
@@ -132,17 +171,31 @@ async fn committed_offsets_and_stable_groups_survive_a_restart() {
         assert_eq!(s.error, NONE);
         assert_eq!(commit(&c, 1, &member, 42), vec![NONE]);
         assert_eq!(commit(&c, 7, &member, 43), vec![ILLEGAL_GENERATION]);
-        assert_eq!(commit(&c, -1, "", 44), vec![UNKNOWN_MEMBER_ID], "no outside commits to an active group");
+        assert_eq!(
+            commit(&c, -1, "", 44),
+            vec![UNKNOWN_MEMBER_ID],
+            "no outside commits to an active group"
+        );
     }
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
     let fetched = c.fetch_offsets("g", None, None).unwrap();
     assert_eq!(fetched.len(), 1);
     assert_eq!(fetched[0].offset, 42);
     // The member carries on with its generation, no rejoin needed.
-    let hb = HeartbeatRequest { group_id: "g".into(), generation_id: 1, member_id: member.clone(), group_instance_id: None };
+    let hb = HeartbeatRequest {
+        group_id: "g".into(),
+        generation_id: 1,
+        member_id: member.clone(),
+        group_instance_id: None,
+    };
     assert_eq!(c.heartbeat(&hb), NONE);
-    let unknown = c.fetch_offsets("g", None, Some(&[("t".into(), vec![0, 1])])).unwrap();
-    assert_eq!(unknown.iter().map(|f| f.offset).collect::<Vec<_>>(), vec![42, -1]);
+    let unknown = c
+        .fetch_offsets("g", None, Some(&[("t".into(), vec![0, 1])]))
+        .unwrap();
+    assert_eq!(
+        unknown.iter().map(|f| f.offset).collect::<Vec<_>>(),
+        vec![42, -1]
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -155,35 +208,66 @@ async fn admin_operations_list_describe_reset_and_delete() {
     assert_eq!(listed[0].state, "CompletingRebalance");
     assert!(c.list_groups(&["stable".into()], &[]).is_empty());
     assert_eq!(c.list_groups(&[], &["classic".into()]).len(), 1);
-    assert_eq!(c.delete_groups(&["g".into(), "nope".into()]), vec![("g".into(), NON_EMPTY_GROUP), ("nope".into(), GROUP_ID_NOT_FOUND)]);
-    let left = c.leave_group("g", vec![LeavingMember { member_id: r.member_id.clone(), group_instance_id: None }]);
+    assert_eq!(
+        c.delete_groups(&["g".into(), "nope".into()]),
+        vec![
+            ("g".into(), NON_EMPTY_GROUP),
+            ("nope".into(), GROUP_ID_NOT_FOUND)
+        ]
+    );
+    let left = c.leave_group(
+        "g",
+        vec![LeavingMember {
+            member_id: r.member_id.clone(),
+            group_instance_id: None,
+        }],
+    );
     assert_eq!(left.members[0].1, NONE);
     // An empty group accepts an outside commit: this is how offsets are reset.
     assert_eq!(commit(&c, -1, "", 0), vec![NONE]);
     assert_eq!(c.fetch_offsets("g", None, None).unwrap()[0].offset, 0);
     let catalog = Catalog(vec![]);
-    assert_eq!(c.delete_offsets("g", &[("t".into(), 0)], &catalog).unwrap(), vec![NONE]);
+    assert_eq!(
+        c.delete_offsets("g", &[("t".into(), 0)], &catalog).unwrap(),
+        vec![NONE]
+    );
     assert!(c.fetch_offsets("g", None, None).unwrap().is_empty());
     assert_eq!(commit(&c, -1, "", 5), vec![NONE]);
     assert_eq!(c.delete_groups(&["g".into()]), vec![("g".into(), NONE)]);
     assert!(c.list_groups(&[], &[]).is_empty());
     drop(c);
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
-    assert!(c.fetch_offsets("g", None, None).unwrap().is_empty(), "deletion is durable");
+    assert!(
+        c.fetch_offsets("g", None, None).unwrap().is_empty(),
+        "deletion is durable"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn offsets_of_an_empty_group_expire_after_retention() {
     let dir = tmpdir("retention");
-    let c = GroupCoordinator::open(&dir, GroupConfig { offsets_retention: Duration::from_secs(60), ..cfg() }).unwrap();
+    let c = GroupCoordinator::open(
+        &dir,
+        GroupConfig {
+            offsets_retention: Duration::from_secs(60),
+            ..cfg()
+        },
+    )
+    .unwrap();
     assert_eq!(commit(&c, -1, "", 9), vec![NONE]);
     let now = crate::group::wall_ms();
     assert_eq!(c.expire_offsets(now + 59_000), 0);
     assert_eq!(c.expire_offsets(now + 61_000), 1);
-    assert!(c.list_groups(&[], &[]).is_empty(), "a group with nothing left is removed");
+    assert!(
+        c.list_groups(&[], &[]).is_empty(),
+        "a group with nothing left is removed"
+    );
     drop(c);
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
-    assert!(c.fetch_offsets("g", None, None).unwrap().is_empty(), "expiry is durable");
+    assert!(
+        c.fetch_offsets("g", None, None).unwrap().is_empty(),
+        "expiry is durable"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -203,30 +287,60 @@ async fn consumer_protocol_groups_are_durable_and_exclusive_with_classic() {
         let c = GroupCoordinator::open(&dir, cfg()).unwrap();
         r = c.consumer_heartbeat(join.clone(), &catalog);
         assert_eq!(r.error, NONE);
-        assert_eq!(r.assignment.as_ref().unwrap().values().map(|s| s.len()).sum::<usize>(), 4);
+        assert_eq!(
+            r.assignment
+                .as_ref()
+                .unwrap()
+                .values()
+                .map(|s| s.len())
+                .sum::<usize>(),
+            4
+        );
         let classic = c.join_group(join_req("")).await;
         assert_eq!(classic.error, INCONSISTENT_GROUP_PROTOCOL);
         let d = c.consumer_describe(&["g".into(), "x".into()], &catalog);
-        assert_eq!((d[0].state.as_str(), d[1].error), ("stable", GROUP_ID_NOT_FOUND));
+        assert_eq!(
+            (d[0].state.as_str(), d[1].error),
+            ("stable", GROUP_ID_NOT_FOUND)
+        );
         let member = r.member_id.clone().unwrap();
         let commit = CommitRequest {
             group_id: "g".into(),
             generation_id: r.member_epoch,
             member_id: member,
             group_instance_id: None,
-            partitions: vec![CommitPartition { topic: "t".into(), partition: 1, offset: 5, leader_epoch: -1, metadata: None }],
+            partitions: vec![CommitPartition {
+                topic: "t".into(),
+                partition: 1,
+                offset: 5,
+                leader_epoch: -1,
+                metadata: None,
+            }],
         };
         assert_eq!(c.commit_offsets(&commit), vec![NONE]);
-        assert_eq!(c.delete_offsets("g", &[("t".into(), 1)], &catalog).unwrap(), vec![GROUP_SUBSCRIBED_TO_TOPIC]);
+        assert_eq!(
+            c.delete_offsets("g", &[("t".into(), 1)], &catalog).unwrap(),
+            vec![GROUP_SUBSCRIBED_TO_TOPIC]
+        );
     }
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
     let member = r.member_id.clone().unwrap();
     let owned = r.assignment.clone().unwrap();
     let again = c.consumer_heartbeat(
-        ConsumerHeartbeatRequest { member_id: member, member_epoch: r.member_epoch, owned: Some(owned), rebalance_timeout_ms: -1, ..join },
+        ConsumerHeartbeatRequest {
+            member_id: member,
+            member_epoch: r.member_epoch,
+            owned: Some(owned),
+            rebalance_timeout_ms: -1,
+            ..join
+        },
         &catalog,
     );
-    assert_eq!((again.error, again.member_epoch), (NONE, r.member_epoch), "the member carries on after a restart");
+    assert_eq!(
+        (again.error, again.member_epoch),
+        (NONE, r.member_epoch),
+        "the member carries on after a restart"
+    );
     assert_eq!(c.fetch_offsets("g", None, None).unwrap()[0].offset, 5);
 }
 
@@ -235,7 +349,9 @@ async fn producer_ids_are_never_reused_across_restarts() {
     let dir = tmpdir("pids");
     let first = {
         let c = GroupCoordinator::open(&dir, cfg()).unwrap();
-        (0..3).map(|_| c.allocate_producer_id().unwrap()).collect::<Vec<_>>()
+        (0..3)
+            .map(|_| c.allocate_producer_id().unwrap())
+            .collect::<Vec<_>>()
     };
     assert_eq!(first, vec![0, 1, 2]);
     let c = GroupCoordinator::open(&dir, cfg()).unwrap();
@@ -252,8 +368,22 @@ async fn bad_requests_get_kafka_errors() {
     let mut r = join_req("");
     r.group_id.clear();
     assert_eq!(c.join_group(r).await.error, INVALID_GROUP_ID);
-    assert_eq!(c.join_group(join_req("someone")).await.error, UNKNOWN_MEMBER_ID);
-    let meta = CommitPartition { topic: "t".into(), partition: 0, offset: 1, leader_epoch: -1, metadata: Some("x".repeat(5000)) };
-    let codes = c.commit_offsets(&CommitRequest { group_id: "g2".into(), generation_id: -1, partitions: vec![meta], ..Default::default() });
+    assert_eq!(
+        c.join_group(join_req("someone")).await.error,
+        UNKNOWN_MEMBER_ID
+    );
+    let meta = CommitPartition {
+        topic: "t".into(),
+        partition: 0,
+        offset: 1,
+        leader_epoch: -1,
+        metadata: Some("x".repeat(5000)),
+    };
+    let codes = c.commit_offsets(&CommitRequest {
+        group_id: "g2".into(),
+        generation_id: -1,
+        partitions: vec![meta],
+        ..Default::default()
+    });
     assert_eq!(codes, vec![OFFSET_METADATA_TOO_LARGE]);
 }

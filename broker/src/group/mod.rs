@@ -132,7 +132,10 @@ pub struct TopicMeta {
 /// Milliseconds since the Unix epoch: commit timestamps and retention are wall-clock, because they outlive a
 /// restart; membership timers use the monotonic (and, in tests, paused) tokio clock instead.
 pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A fresh member id: `<prefix>-<32 hex digits>`, as Kafka builds them (client id or instance id prefix).
@@ -158,7 +161,10 @@ mod tests {
         let a = new_member_id("rdkafka");
         let b = new_member_id("rdkafka");
         assert_ne!(a, b);
-        assert!(a.starts_with("rdkafka-") && a.len() == "rdkafka-".len() + 32, "{a}");
+        assert!(
+            a.starts_with("rdkafka-") && a.len() == "rdkafka-".len() + 32,
+            "{a}"
+        );
     }
 
     #[test]

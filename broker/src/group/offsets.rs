@@ -21,8 +21,15 @@ pub type OffsetMap = BTreeMap<(String, i32), Committed>;
 
 /// The partitions whose offsets have expired at `now_ms` for a group that has been empty since
 /// `empty_since_ms` (None while the group has members).
-pub fn expired(offsets: &OffsetMap, empty_since_ms: Option<i64>, retention: Duration, now_ms: i64) -> Vec<(String, i32)> {
-    let Some(empty_since) = empty_since_ms else { return Vec::new() };
+pub fn expired(
+    offsets: &OffsetMap,
+    empty_since_ms: Option<i64>,
+    retention: Duration,
+    now_ms: i64,
+) -> Vec<(String, i32)> {
+    let Some(empty_since) = empty_since_ms else {
+        return Vec::new();
+    };
     let retention = retention.as_millis() as i64;
     offsets
         .iter()
@@ -36,7 +43,12 @@ mod tests {
     use super::*;
 
     fn c(commit_ms: i64) -> Committed {
-        Committed { offset: 1, leader_epoch: -1, metadata: String::new(), commit_ms }
+        Committed {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_ms,
+        }
     }
 
     #[test]
@@ -51,7 +63,10 @@ mod tests {
         let r = Duration::from_secs(60);
         // Empty since 10 s: partition 0 expires at 70 s, partition 1 (committed at 50 s) at 110 s.
         assert!(expired(&offsets, Some(10_000), r, 69_999).is_empty());
-        assert_eq!(expired(&offsets, Some(10_000), r, 70_000), vec![("t".to_string(), 0)]);
+        assert_eq!(
+            expired(&offsets, Some(10_000), r, 70_000),
+            vec![("t".to_string(), 0)]
+        );
         assert_eq!(expired(&offsets, Some(10_000), r, 110_000).len(), 2);
     }
 }

@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::GroupConfig;
 use super::classic::StoredClassic;
 use super::codec::{self, FRAME_HEADER, Record};
 use super::consumer::ConsumerGroup;
 use super::offsets::OffsetMap;
-use super::GroupConfig;
 use crate::error::Error;
 
 const JOURNAL: &str = "groups.journal";
@@ -53,12 +53,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 
 impl GroupStore {
     /// Opens (or creates) the journal in `dir`, replays it and truncates a torn tail.
-    pub fn open(dir: &Path, cfg: &GroupConfig, now: Instant) -> Result<(GroupStore, Loaded), Error> {
+    pub fn open(
+        dir: &Path,
+        cfg: &GroupConfig,
+        now: Instant,
+    ) -> Result<(GroupStore, Loaded), Error> {
         fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join(JOURNAL);
         // A leftover temporary file is an unfinished compaction: the journal itself is still whole.
         let _ = fs::remove_file(dir.join(JOURNAL_TMP));
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io(&path))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io(&path))?;
         let mut data = Vec::new();
         file.read_to_end(&mut data).map_err(io(&path))?;
         let mut loaded = Loaded::default();
@@ -85,7 +94,13 @@ impl GroupStore {
             file.sync_all().map_err(io(&path))?;
         }
         info!(path = %path.display(), bytes = pos, groups = loaded.offsets.len().max(loaded.classic.len() + loaded.consumer.len()), "group journal loaded");
-        let store = GroupStore { dir: dir.to_path_buf(), file, len: pos as u64, live_len: pos as u64, fsync: cfg.fsync };
+        let store = GroupStore {
+            dir: dir.to_path_buf(),
+            file,
+            len: pos as u64,
+            live_len: pos as u64,
+            fsync: cfg.fsync,
+        };
         Ok((store, loaded))
     }
 
@@ -126,8 +141,13 @@ impl GroupStore {
             f.sync_all().map_err(io(&tmp))?;
         }
         fs::rename(&tmp, &path).map_err(io(&path))?;
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io(&self.dir))?;
-        self.file = OpenOptions::new().append(true).open(&path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         info!(path = %path.display(), before = self.len, after = snapshot.len(), "group journal compacted");
         self.len = snapshot.len() as u64;
         self.live_len = self.len.max(1);
@@ -137,10 +157,23 @@ impl GroupStore {
 
 fn apply(loaded: &mut Loaded, record: Record) {
     match record {
-        Record::Offset { group, topic, partition, committed } => {
-            loaded.offsets.entry(group).or_default().insert((topic, partition), committed);
+        Record::Offset {
+            group,
+            topic,
+            partition,
+            committed,
+        } => {
+            loaded
+                .offsets
+                .entry(group)
+                .or_default()
+                .insert((topic, partition), committed);
         }
-        Record::OffsetDeleted { group, topic, partition } => {
+        Record::OffsetDeleted {
+            group,
+            topic,
+            partition,
+        } => {
             if let Some(o) = loaded.offsets.get_mut(&group) {
                 o.remove(&(topic, partition));
             }

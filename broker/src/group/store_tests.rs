@@ -1,6 +1,6 @@
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use tokio::time::Instant;
@@ -17,7 +17,12 @@ fn tmpdir(name: &str) -> PathBuf {
 }
 
 fn commit(offset: i64) -> Committed {
-    Committed { offset, leader_epoch: 3, metadata: "meta".into(), commit_ms: 1_700_000_000_000 }
+    Committed {
+        offset,
+        leader_epoch: 3,
+        metadata: "meta".into(),
+        commit_ms: 1_700_000_000_000,
+    }
 }
 
 fn classic() -> StoredClassic {
@@ -40,7 +45,7 @@ fn classic() -> StoredClassic {
     }
 }
 
-fn open(dir: &PathBuf) -> (GroupStore, Loaded) {
+fn open(dir: &Path) -> (GroupStore, Loaded) {
     GroupStore::open(dir, &GroupConfig::default(), Instant::now()).expect("open")
 }
 
@@ -86,13 +91,19 @@ fn a_torn_tail_is_truncated_and_earlier_records_survive() {
         let mut torn = FrameWriter::default();
         torn.offset("g", "t", 0, &commit(1000));
         let half = &torn.buf[..torn.buf.len() / 2];
-        let mut f = OpenOptions::new().append(true).open(dir.join("groups.journal")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("groups.journal"))
+            .unwrap();
         f.write_all(half).unwrap();
     }
     let (mut s, loaded) = open(&dir);
     assert!(loaded.truncated_bytes > 0);
     assert_eq!(loaded.offsets["g"][&("t".to_string(), 0)].offset, 99);
-    assert_eq!(std::fs::metadata(dir.join("groups.journal")).unwrap().len(), full_len);
+    assert_eq!(
+        std::fs::metadata(dir.join("groups.journal")).unwrap().len(),
+        full_len
+    );
     // The journal continues cleanly after the truncation point.
     let mut w = FrameWriter::default();
     w.offset("g", "t", 0, &commit(100));
@@ -119,7 +130,11 @@ fn a_flipped_bit_fails_the_checksum_and_cuts_the_tail_there() {
     bytes[last] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
     let (_, loaded) = open(&dir);
-    assert_eq!(loaded.offsets["g"].len(), 1, "the corrupt record is dropped, the first kept");
+    assert_eq!(
+        loaded.offsets["g"].len(),
+        1,
+        "the corrupt record is dropped, the first kept"
+    );
     assert!(loaded.truncated_bytes > 0);
 }
 
@@ -159,5 +174,9 @@ fn a_record_from_the_future_is_refused_not_truncated() {
     std::fs::write(dir.join("groups.journal"), &frame).unwrap();
     let err = GroupStore::open(&dir, &GroupConfig::default(), Instant::now()).unwrap_err();
     assert!(err.to_string().contains("unknown record type 99"), "{err}");
-    assert_eq!(std::fs::read(dir.join("groups.journal")).unwrap(), frame, "nothing was cut");
+    assert_eq!(
+        std::fs::read(dir.join("groups.journal")).unwrap(),
+        frame,
+        "nothing was cut"
+    );
 }

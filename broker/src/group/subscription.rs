@@ -54,7 +54,9 @@ pub fn assigned_partitions(assignment: &[u8]) -> Option<Vec<(String, Vec<i32>)>>
     let mut out = Vec::with_capacity(topics);
     for _ in 0..topics {
         let topic = r.string()?;
-        let parts = (0..r.count()?).map(|_| r.i32()).collect::<Option<Vec<i32>>>()?;
+        let parts = (0..r.count()?)
+            .map(|_| r.i32())
+            .collect::<Option<Vec<i32>>>()?;
         out.push((topic, parts));
     }
     Some(out)
@@ -100,9 +102,15 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let s = encode_subscription(&["a".into(), "orders".into()]);
-        assert_eq!(subscribed_topics(&s), Some(vec!["a".to_string(), "orders".to_string()]));
+        assert_eq!(
+            subscribed_topics(&s),
+            Some(vec!["a".to_string(), "orders".to_string()])
+        );
         let a = encode_assignment(&[("orders".into(), vec![0, 3, 5])]);
-        assert_eq!(assigned_partitions(&a), Some(vec![("orders".to_string(), vec![0, 3, 5])]));
+        assert_eq!(
+            assigned_partitions(&a),
+            Some(vec![("orders".to_string(), vec![0, 3, 5])])
+        );
         assert_eq!(subscribed_topics(b"\x00"), None);
         assert_eq!(assigned_partitions(b"\x00\x00\x7f\xff\xff\xff"), None);
     }

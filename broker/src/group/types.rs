@@ -49,7 +49,12 @@ pub struct JoinResponse {
 
 impl JoinResponse {
     pub fn error(error: i16, member_id: &str) -> Self {
-        JoinResponse { error, generation_id: -1, member_id: member_id.to_string(), ..Default::default() }
+        JoinResponse {
+            error,
+            generation_id: -1,
+            member_id: member_id.to_string(),
+            ..Default::default()
+        }
     }
 }
 
@@ -77,7 +82,10 @@ pub struct SyncResponse {
 
 impl SyncResponse {
     pub fn error(error: i16) -> Self {
-        SyncResponse { error, ..Default::default() }
+        SyncResponse {
+            error,
+            ..Default::default()
+        }
     }
 }
 
@@ -208,7 +216,11 @@ pub struct ConsumerHeartbeatResponse {
 
 impl ConsumerHeartbeatResponse {
     pub fn error(error: i16, message: impl Into<String>) -> Self {
-        ConsumerHeartbeatResponse { error, error_message: Some(message.into()), ..Default::default() }
+        ConsumerHeartbeatResponse {
+            error,
+            error_message: Some(message.into()),
+            ..Default::default()
+        }
     }
 }
 

@@ -26,6 +26,19 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -178,6 +191,42 @@ pub fn route(ctx: &Ctx, request: Request) -> Result<Outgoing, RequestError> {
         RequestKind::DescribeCluster(req) => {
             Reply::Now(handlers::describe_cluster::handle(ctx, req).into())
         }
+        RequestKind::FindCoordinator(req) => {
+            Reply::Now(handlers::find_coordinator::handle(ctx, req, version).into())
+        }
+        RequestKind::JoinGroup(req) => {
+            handlers::join_group::handle(ctx, req, version, &client_id(&request.header))
+        }
+        RequestKind::SyncGroup(req) => handlers::sync_group::handle(ctx, req, version),
+        RequestKind::Heartbeat(req) => Reply::Now(handlers::heartbeat::handle(ctx, req).into()),
+        RequestKind::LeaveGroup(req) => {
+            Reply::Now(handlers::leave_group::handle(ctx, req, version).into())
+        }
+        RequestKind::DescribeGroups(req) => {
+            Reply::Now(handlers::describe_groups::handle(ctx, req, version).into())
+        }
+        RequestKind::ListGroups(req) => {
+            Reply::Now(handlers::list_groups::handle(ctx, req, version).into())
+        }
+        RequestKind::DeleteGroups(req) => {
+            Reply::Now(handlers::delete_groups::handle(ctx, req).into())
+        }
+        RequestKind::OffsetCommit(req) => {
+            Reply::Now(handlers::offset_commit::handle(ctx, req).into())
+        }
+        RequestKind::OffsetFetch(req) => {
+            Reply::Now(handlers::offset_fetch::handle(ctx, req, version).into())
+        }
+        RequestKind::OffsetDelete(req) => {
+            Reply::Now(handlers::offset_delete::handle(ctx, req).into())
+        }
+        RequestKind::ConsumerGroupHeartbeat(req) => Reply::Now(
+            handlers::consumer_group_heartbeat::handle(ctx, req, &client_id(&request.header))
+                .into(),
+        ),
+        RequestKind::ConsumerGroupDescribe(req) => {
+            Reply::Now(handlers::consumer_group_describe::handle(ctx, req, version).into())
+        }
         // `decode` only lets through APIs listed in SUPPORTED, and each has an arm above.
         _ => {
             return Err(RequestError::UnsupportedApi {
@@ -191,6 +240,15 @@ pub fn route(ctx: &Ctx, request: Request) -> Result<Outgoing, RequestError> {
         correlation_id: request.header.correlation_id,
         reply,
     })
+}
+
+/// The client id of a request header ("" when absent).
+fn client_id(header: &RequestHeader) -> String {
+    header
+        .client_id
+        .as_ref()
+        .map(|c| c.to_string())
+        .unwrap_or_default()
 }
 
 /// Frames a response: size, header (the version the API demands), body.

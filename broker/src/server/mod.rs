@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{FsyncPolicy, LogStore, StoreOptions, TopicConfig};
 
 /// Everything the broker process is configured with.
@@ -49,6 +50,8 @@ pub struct BrokerConfig {
     pub topic_defaults: TopicConfig,
     pub node_id: i32,
     pub cluster_id: String,
+    /// Group coordinator settings (session and rebalance limits, offset retention).
+    pub groups: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -66,6 +69,7 @@ impl Default for BrokerConfig {
             topic_defaults: TopicConfig::default(),
             node_id: 1,
             cluster_id: "busbar".into(),
+            groups: GroupConfig::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ impl Default for BrokerConfig {
 /// State shared by every connection.
 pub struct Ctx {
     pub store: LogStore,
+    pub groups: GroupCoordinator,
     pub config: BrokerConfig,
     /// The host and port advertised in Metadata and DescribeCluster.
     pub host: String,
@@ -98,6 +103,8 @@ impl Broker {
             fsync: config.fsync,
             defaults: config.topic_defaults,
         })?;
+        let groups =
+            GroupCoordinator::open(&config.data_dir.join("groups"), config.groups.clone())?;
         let listener = TcpListener::bind(&config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -115,6 +122,7 @@ impl Broker {
         let housekeeping = store.spawn_housekeeping(config.housekeeping_interval);
         let ctx = Arc::new(Ctx {
             store: store.clone(),
+            groups,
             config,
             host,
             port: i32::from(addr.port()),
