@@ -10,8 +10,9 @@ use crate::error::EventError;
 use crate::eval::Leaf;
 use crate::number::Num;
 
-/// serde_json's default nesting limit: deeper input is refused rather than risking the stack.
-pub(crate) const MAX_DEPTH: usize = 128;
+/// serde_json's default nesting limit (127 nested arrays and objects): deeper input is refused rather than
+/// risking the stack, and a record is valid for the matcher exactly when it is valid for serde_json.
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// What the matcher needs at one dotted path.
 #[derive(Debug, Clone, Copy, Default)]

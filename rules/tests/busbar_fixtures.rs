@@ -152,3 +152,58 @@ fn many_rules_one_matcher() {
         );
     }
 }
+
+#[test]
+fn nesting_limit_is_serde_json_s() {
+    let pattern = Pattern::parse(
+        &json!({"a": [{"exists": true}]}),
+        &PatternOptions::default(),
+    )
+    .unwrap();
+    let mut b = MatcherBuilder::new();
+    b.add(0, &pattern);
+    let m = b.build();
+    for depth in 120..135 {
+        for (open, close) in [("[", "]"), ("{\"a\":", "}")] {
+            let text = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+            let text = if open == "[" {
+                format!("{{\"a\":{text}}}")
+            } else {
+                text
+            };
+            let serde_ok = serde_json::from_str::<Value>(&text).is_ok();
+            assert_eq!(
+                m.matches(&Event::Json(text.as_bytes())).is_ok(),
+                serde_ok,
+                "depth {depth} {open}"
+            );
+        }
+    }
+}
+
+#[test]
+fn numeric_ranges_at_the_edges_of_f64() {
+    let pattern = Pattern::parse(
+        &json!({"n": [{"numeric": [">=", -1e300, "<", 1e300]}, {"numeric": [">", 1e300]}]}),
+        &PatternOptions::default(),
+    )
+    .unwrap();
+    let mut b = MatcherBuilder::new();
+    b.add(0, &pattern);
+    let m = b.build();
+    for (n, want) in [
+        (0.0, true),
+        (-1e300, true),
+        (1e300, false),
+        (1.5e300, true),
+        (-1.5e300, false),
+    ] {
+        let event = json!({"n": n});
+        assert_eq!(pattern.matches(&event), want, "{n}");
+        assert_eq!(
+            !m.matches(&Event::Value(&event)).unwrap().is_empty(),
+            want,
+            "{n}"
+        );
+    }
+}

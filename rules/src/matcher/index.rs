@@ -104,7 +104,7 @@ impl Numeric {
             if region % 2 == 1 {
                 bounds[k]
             } else if k + 1 < bounds.len() {
-                bounds[k] + (bounds[k + 1] - bounds[k]) / 2.0
+                bounds[k] / 2.0 + bounds[k + 1] / 2.0
             } else {
                 bounds[k] + 1.0f64.max(bounds[k].abs())
             }
