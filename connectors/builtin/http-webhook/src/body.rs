@@ -1,0 +1,271 @@
+//! Request bodies to events: plain JSON or form bodies (one event each) and CloudEvents in binary mode
+//! (`ce-*` headers), structured mode (`application/cloudevents+json`) and batch mode
+//! (`application/cloudevents-batch+json`), whose attributes map onto the envelope: `source` -> source,
+//! `type` -> detail-type, `id` -> id, `time` -> time, `data` -> detail; other attributes become `ce-<name>` headers.
+
+use base64::Engine as _;
+use busbar_connector_sdk::{Event, Header};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+
+/// A request the webhook refuses: the status and the reason for the `{"error": …}` body.
+pub struct Rejected {
+    pub status: u16,
+    pub reason: String,
+}
+
+fn bad(reason: impl Into<String>) -> Rejected {
+    Rejected {
+        status: 400,
+        reason: reason.into(),
+    }
+}
+
+pub enum Parsed {
+    Plain(Value),
+    CloudEvents(Vec<CloudEvent>),
+}
+
+pub struct CloudEvent {
+    id: String,
+    source: String,
+    kind: String,
+    time: String,
+    data: Value,
+    extensions: Vec<(String, String)>,
+}
+
+const CE_CORE: [&str; 5] = ["id", "source", "type", "time", "specversion"];
+
+pub fn parse(headers: &[Header], body: &[u8]) -> Result<Parsed, Rejected> {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+    };
+    let media = header("content-type").map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    if header("ce-specversion").is_some() {
+        let required = |name: &str| {
+            header(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                bad(format!(
+                    "CloudEvents binary mode: missing the {name} header"
+                ))
+            })
+        };
+        let mut extensions = Vec::new();
+        for h in headers {
+            let name = h.name.to_ascii_lowercase();
+            if let Some(attr) = name.strip_prefix("ce-")
+                && !CE_CORE.contains(&attr)
+            {
+                extensions.push((
+                    attr.to_owned(),
+                    String::from_utf8_lossy(&h.value).into_owned(),
+                ));
+            }
+        }
+        return Ok(Parsed::CloudEvents(vec![CloudEvent {
+            id: required("ce-id")?,
+            source: required("ce-source")?,
+            kind: required("ce-type")?,
+            time: header("ce-time").unwrap_or_default(),
+            data: data(media.as_deref(), body)?,
+            extensions,
+        }]));
+    }
+    match media.as_deref() {
+        Some("application/cloudevents+json") => Ok(Parsed::CloudEvents(vec![structured(
+            json(body)?,
+            "the body",
+        )?])),
+        Some("application/cloudevents-batch+json") => match json(body)? {
+            Value::Array(items) => Ok(Parsed::CloudEvents(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| structured(v, &format!("batch item {i}")))
+                    .collect::<Result<_, _>>()?,
+            )),
+            _ => Err(bad("a CloudEvents batch must be a JSON array of events")),
+        },
+        other => Ok(Parsed::Plain(data(other, body)?)),
+    }
+}
+
+/// A body as JSON: parsed JSON, a form as an object (repeated fields become arrays), text as a string.
+fn data(media: Option<&str>, body: &[u8]) -> Result<Value, Rejected> {
+    match media {
+        None => json(body),
+        Some(m) if m == "application/json" || m.ends_with("+json") || m == "text/json" => {
+            json(body)
+        }
+        Some("application/x-www-form-urlencoded") => Ok(form(body)),
+        Some(m) if m.starts_with("text/") => match std::str::from_utf8(body) {
+            Ok(text) => Ok(Value::String(text.to_owned())),
+            Err(_) => Err(bad(format!("the body is declared {m} but is not UTF-8"))),
+        },
+        Some(m) => Err(Rejected {
+            status: 415,
+            reason: format!(
+                "content type {m} is not accepted: send application/json, application/x-www-form-urlencoded, text/* or CloudEvents"
+            ),
+        }),
+    }
+}
+
+fn json(body: &[u8]) -> Result<Value, Rejected> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad("the body is empty: expected a JSON document"));
+    }
+    serde_json::from_slice(body).map_err(|e| bad(format!("the body is not valid JSON: {e}")))
+}
+
+fn form(body: &[u8]) -> Value {
+    let mut out = Map::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        let v = Value::String(v.into_owned());
+        match out.get_mut(k.as_ref()) {
+            Some(Value::Array(items)) => items.push(v),
+            Some(first) => *first = Value::Array(vec![first.take(), v]),
+            None => {
+                out.insert(k.into_owned(), v);
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn structured(value: Value, what: &str) -> Result<CloudEvent, Rejected> {
+    let Value::Object(mut obj) = value else {
+        return Err(bad(format!(
+            "CloudEvents structured mode: {what} must be a JSON object"
+        )));
+    };
+    let mut take = |name: &str| -> Result<String, Rejected> {
+        match obj.remove(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s),
+            _ => Err(bad(format!(
+                "CloudEvents structured mode: {what} needs a non-empty string `{name}`"
+            ))),
+        }
+    };
+    let (id, source, kind) = (take("id")?, take("source")?, take("type")?);
+    take("specversion")?;
+    let time = match obj.remove("time") {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let content_type = match obj.remove("datacontenttype") {
+        Some(Value::String(s)) => Some(
+            s.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase(),
+        ),
+        _ => None,
+    };
+    let data = match (obj.remove("data"), obj.remove("data_base64")) {
+        (Some(data), _) => data,
+        (None, Some(Value::String(b64))) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| {
+                    bad(format!(
+                        "CloudEvents structured mode: {what} has invalid data_base64: {e}"
+                    ))
+                })?;
+            match content_type.as_deref() {
+                Some(m) if m.contains("json") => json(&bytes)?,
+                _ => match String::from_utf8(bytes) {
+                    Ok(text) => Value::String(text),
+                    Err(_) => Value::String(b64),
+                },
+            }
+        }
+        _ => Value::Null,
+    };
+    let extensions = obj
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                },
+            )
+        })
+        .collect();
+    Ok(CloudEvent {
+        id,
+        source,
+        kind,
+        time,
+        data,
+        extensions,
+    })
+}
+
+/// The events of a parsed request, with the config's defaults, key pointer and header-derived fields.
+pub fn to_events(
+    parsed: Parsed,
+    config: &Config,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Event>, String> {
+    match parsed {
+        Parsed::Plain(value) => {
+            let detail_type = config
+                .detail_type_header
+                .as_deref()
+                .and_then(header)
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| config.detail_type.clone());
+            let mut event = Event::json(&config.source, &detail_type, &value);
+            if let Some(id) = config.id_header.as_deref().and_then(header) {
+                event.id = id;
+            }
+            event.key = key(config, &value)?;
+            Ok(vec![event])
+        }
+        Parsed::CloudEvents(items) => items
+            .into_iter()
+            .map(|ce| {
+                let mut event = Event::json(&ce.source, &ce.kind, &ce.data);
+                event.id = ce.id;
+                event.time = ce.time;
+                event.key = key(config, &ce.data)?;
+                event.headers = ce
+                    .extensions
+                    .into_iter()
+                    .map(|(k, v)| Header {
+                        name: format!("ce-{k}"),
+                        value: v.into_bytes(),
+                    })
+                    .collect();
+                Ok(event)
+            })
+            .collect(),
+    }
+}
+
+fn key(config: &Config, detail: &Value) -> Result<Option<Vec<u8>>, String> {
+    let Some(pointer) = &config.key else {
+        return Ok(None);
+    };
+    match detail.pointer(pointer) {
+        None | Some(Value::Null) => Err(format!(
+            "the key pointer {pointer} finds no value in the body"
+        )),
+        Some(Value::String(s)) => Ok(Some(s.as_bytes().to_vec())),
+        Some(other) => Ok(Some(other.to_string().into_bytes())),
+    }
+}
