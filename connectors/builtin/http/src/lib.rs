@@ -1,0 +1,271 @@
+//! `builtin:http`: a sink that sends each event to an HTTP endpoint, like an EventBridge API destination.
+//!
+//! Module map:
+//! - `config`: the config and its JSON Schema.
+//! - `template`: `{<JSONPath>}` templates for the URL, method and header values.
+//! - `client`: blocking `wasi:http` requests with timeouts.
+//! - `auth`: basic, API key, and OAuth client credentials with a cached token.
+//!
+//! Outcome per record: 2xx ok; 408, 429, 5xx and connection failures retryable (with `retry-after=<n>s` when
+//! the endpoint sent Retry-After, so the host can wait that long); other statuses fatal.
+
+mod auth;
+mod client;
+mod config;
+mod template;
+
+use std::time::{Duration, Instant};
+
+use busbar_connector_sdk::{
+    Capability, Description, Error, Event, Kind, Outcome, Sink, export_sink,
+};
+
+use config::Config;
+use template::{Context, Record, Template};
+
+struct HttpSink {
+    url: Template,
+    method: Template,
+    headers: Vec<(String, Template)>,
+    content_type: Option<String>,
+    auth: Option<auth::Authenticator>,
+    /// Smallest gap between the starts of two requests, from `rate-limit`.
+    pace: Option<Duration>,
+    last_start: Option<Instant>,
+    timeout_ms: u64,
+    budget: Duration,
+}
+
+impl Sink for HttpSink {
+    type Config = Config;
+
+    fn describe() -> Description {
+        Description {
+            name: "http".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kind: Kind::Sink,
+            summary:
+                "sends each event to an HTTP endpoint (URL/header templates, auth, rate limit)"
+                    .into(),
+            config_schema: config::SCHEMA.into(),
+            needs: vec![Capability::Http],
+        }
+    }
+
+    fn open(config: Config) -> Result<Self, Error> {
+        let parse = |what: &str, text: &str| {
+            Template::parse(text)
+                .map_err(|e| Error::fatal(format!("{what} template {text:?}: {e}")))
+        };
+        let url = parse("url", &config.url)?;
+        client::split_url(&config.url).map_err(Error::fatal)?;
+        let method = parse("method", &config.method)?;
+        let mut headers = Vec::new();
+        for (name, value) in &config.headers {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
+                return Err(Error::fatal(format!(
+                    "headers: {name:?} is not a valid header name"
+                )));
+            }
+            headers.push((name.clone(), parse(&format!("headers.{name}"), value)?));
+        }
+        let has_content_type = config
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"));
+        let pace = match config.rate_limit {
+            Some(r) if r > 0.0 && r.is_finite() => Some(Duration::from_secs_f64(1.0 / r)),
+            Some(r) => {
+                return Err(Error::fatal(format!(
+                    "rate-limit {r}: expected a positive number of requests per second"
+                )));
+            }
+            None => None,
+        };
+        Ok(HttpSink {
+            url,
+            method,
+            headers,
+            content_type: (!has_content_type).then_some(config.content_type),
+            auth: config.auth.map(auth::Authenticator::new),
+            pace,
+            last_start: None,
+            timeout_ms: config.timeout_ms,
+            budget: Duration::from_millis(config.call_budget_ms),
+        })
+    }
+
+    fn write(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
+        let started = Instant::now();
+        batch
+            .iter()
+            .map(|event| {
+                let start_at = self.next_start();
+                if start_at.duration_since(started) >= self.budget {
+                    return Outcome::Retryable(format!(
+                        "not attempted: the batch would pass its time budget of {} ms (call-budget-ms) because of \
+                         the rate limit or a slow endpoint; retry-after=0s",
+                        self.budget.as_millis()
+                    ));
+                }
+                let now = Instant::now();
+                if start_at > now {
+                    std::thread::sleep(start_at - now);
+                }
+                self.last_start = Some(Instant::now());
+                self.deliver(event)
+            })
+            .collect()
+    }
+}
+
+impl HttpSink {
+    /// When the next request may start under the rate limit (now, without one).
+    fn next_start(&self) -> Instant {
+        let now = Instant::now();
+        match (self.pace, self.last_start) {
+            (Some(pace), Some(last)) => (last + pace).max(now),
+            _ => now,
+        }
+    }
+
+    fn deliver(&mut self, event: &Event) -> Outcome {
+        let payload: Option<serde_json::Value> = serde_json::from_slice(&event.payload).ok();
+        let record = Record {
+            payload: payload.as_ref(),
+            id: &event.id,
+            source: &event.source,
+            detail_type: &event.detail_type,
+            time: &event.time,
+        };
+        let filled = (|| {
+            let url = self
+                .url
+                .fill(&record, Context::Url)
+                .map_err(|e| format!("url: {e}"))?;
+            let method = self
+                .method
+                .fill(&record, Context::Header)
+                .map_err(|e| format!("method: {e}"))?;
+            let mut headers = Vec::with_capacity(self.headers.len() + 2);
+            for (name, t) in &self.headers {
+                headers.push((
+                    name.clone(),
+                    t.fill(&record, Context::Header)
+                        .map_err(|e| format!("headers.{name}: {e}"))?
+                        .into_bytes(),
+                ));
+            }
+            if let Some(ct) = &self.content_type {
+                headers.push(("content-type".to_owned(), ct.clone().into_bytes()));
+            }
+            Ok::<_, String>((url, method, headers))
+        })();
+        let (url, method, headers) = match filled {
+            Ok(f) => f,
+            Err(e) => return Outcome::Fatal(e),
+        };
+        let mut fresh_token = false;
+        for attempt in 0..2 {
+            let mut headers = headers.clone();
+            if let Some(auth) = &mut self.auth {
+                match auth.header(self.timeout_ms) {
+                    Ok((name, value, fresh)) => {
+                        fresh_token = fresh;
+                        headers.push((name, value));
+                    }
+                    Err(outcome) => return outcome,
+                }
+            }
+            let response =
+                match client::send(&method, &url, &headers, &event.payload, self.timeout_ms) {
+                    Ok(r) => r,
+                    Err(client::Failure::Transient(m)) => {
+                        return Outcome::Retryable(format!("{method} {url}: {m}"));
+                    }
+                    Err(client::Failure::Fatal(m)) => {
+                        return Outcome::Fatal(format!("{method} {url}: {m}"));
+                    }
+                };
+            // A cached token the endpoint no longer accepts: fetch a new one and try once more.
+            if response.status == 401
+                && attempt == 0
+                && !fresh_token
+                && let Some(auth) = &mut self.auth
+                && auth.invalidate()
+            {
+                continue;
+            }
+            return classify(&method, &url, &response);
+        }
+        Outcome::Fatal(format!(
+            "{method} {url}: 401 Unauthorized even with a freshly fetched token"
+        ))
+    }
+}
+
+/// The outcome of one response.
+fn classify(method: &str, url: &str, response: &client::Response) -> Outcome {
+    let status = response.status;
+    if (200..300).contains(&status) {
+        return Outcome::Ok;
+    }
+    let body = String::from_utf8_lossy(&response.body);
+    let snippet: String = body.chars().take(200).collect();
+    let mut message = format!("{method} {url} answered {status}: {snippet}");
+    if status == 408 || status == 429 || status >= 500 {
+        if let Some(secs) = response
+            .header("retry-after")
+            .and_then(|v| retry_after_seconds(&v))
+        {
+            message.push_str(&format!("; retry-after={secs}s"));
+        }
+        Outcome::Retryable(message)
+    } else {
+        Outcome::Fatal(message)
+    }
+}
+
+/// Retry-After as seconds from now: either delta-seconds or an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn retry_after_seconds(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = parse_http_date(value)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    Some((at - now).max(0) as u64)
+}
+
+fn parse_http_date(s: &str) -> Option<i64> {
+    // IMF-fixdate, the only form servers may send: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    let mut it = s.split_whitespace().skip(1);
+    let day: i64 = it.next()?.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == it.next().unwrap_or_default())? as i64
+        + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+export_sink!(HttpSink);
