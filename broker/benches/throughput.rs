@@ -1,0 +1,394 @@
+//! Whole-system benchmark: librdkafka (the `rdkafka` crate) producing and consuming 1 KiB records against
+//! `broker-server` in its own process, next to the loopback ceiling measured in the same run: the same producer
+//! against a server in this process that answers Produce without storing anything (it reads and discards).
+//!
+//! Run: `cargo bench -p busbar-broker --bench throughput` (BENCH_RECORDS overrides the record count).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const RECORD: usize = 1024;
+
+fn spawn_broker(dir: &std::path::Path, fsync: &str) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_broker-server"))
+        .args(["--listen", "127.0.0.1:0", "--fsync", fsync, "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn broker-server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (
+        child,
+        line.trim()
+            .trim_start_matches("listening on ")
+            .parse()
+            .unwrap(),
+    )
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// The ceiling: ApiVersions, Metadata (one topic, `partitions` partitions) and Produce answered from memory.
+async fn discard_server(partitions: i32) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
+                let mut buf = BytesMut::with_capacity(1 << 20);
+                let mut out = BytesMut::new();
+                loop {
+                    while buf.len() >= 4
+                        && buf.len()
+                            >= 4 + i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize
+                    {
+                        let size = buf.get_i32() as usize;
+                        let mut frame = buf.split_to(size).freeze();
+                        let key =
+                            ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).unwrap();
+                        let version = i16::from_be_bytes([frame[2], frame[3]]);
+                        let header =
+                            RequestHeader::decode(&mut frame, key.request_header_version(version))
+                                .unwrap();
+                        let body: ResponseKind =
+                            match RequestKind::decode(key, &mut frame, version).unwrap() {
+                                RequestKind::ApiVersions(_) => ApiVersionsResponse::default()
+                                    .with_api_keys(
+                                        [
+                                            (ApiKey::Produce, 3, 11),
+                                            (ApiKey::Metadata, 0, 12),
+                                            (ApiKey::ApiVersions, 0, 3),
+                                        ]
+                                        .iter()
+                                        .map(|&(k, min, max)| {
+                                            ApiVersion::default()
+                                                .with_api_key(k as i16)
+                                                .with_min_version(min)
+                                                .with_max_version(max)
+                                        })
+                                        .collect(),
+                                    )
+                                    .into(),
+                                RequestKind::Metadata(req) => {
+                                    let names: Vec<TopicName> = req
+                                        .topics
+                                        .unwrap_or_default()
+                                        .into_iter()
+                                        .filter_map(|t| t.name)
+                                        .collect();
+                                    MetadataResponse::default()
+                                        .with_brokers(vec![
+                                            MetadataResponseBroker::default()
+                                                .with_node_id(BrokerId(1))
+                                                .with_host(StrBytes::from_static_str("127.0.0.1"))
+                                                .with_port(i32::from(addr.port())),
+                                        ])
+                                        .with_controller_id(BrokerId(1))
+                                        .with_topics(
+                                            names
+                                                .into_iter()
+                                                .map(|n| {
+                                                    MetadataResponseTopic::default()
+                                                    .with_name(Some(n))
+                                                    .with_partitions(
+                                                        (0..partitions)
+                                                            .map(|p| {
+                                                                MetadataResponsePartition::default()
+                                                                    .with_partition_index(p)
+                                                                    .with_leader_id(BrokerId(1))
+                                                                    .with_replica_nodes(vec![
+                                                                        BrokerId(1),
+                                                                    ])
+                                                                    .with_isr_nodes(vec![BrokerId(
+                                                                        1,
+                                                                    )])
+                                                            })
+                                                            .collect(),
+                                                    )
+                                                })
+                                                .collect(),
+                                        )
+                                        .into()
+                                }
+                                RequestKind::Produce(req) => ProduceResponse::default()
+                                    .with_responses(
+                                        req.topic_data
+                                            .into_iter()
+                                            .map(|t| {
+                                                TopicProduceResponse::default()
+                                                    .with_name(t.name)
+                                                    .with_partition_responses(
+                                                        t.partition_data
+                                                            .iter()
+                                                            .map(|p| {
+                                                                // Read the batch header's record count, then drop the bytes.
+                                                                let records = p
+                                                                    .records
+                                                                    .clone()
+                                                                    .unwrap_or_default();
+                                                                let count = if records.len() >= 27 {
+                                                                    i64::from(i32::from_be_bytes(
+                                                                        records[23..27]
+                                                                            .try_into()
+                                                                            .unwrap(),
+                                                                    )) + 1
+                                                                } else {
+                                                                    0
+                                                                };
+                                                                let offset = next_offset
+                                                                    .entry(p.index)
+                                                                    .or_default();
+                                                                let base = *offset;
+                                                                *offset += count;
+                                                                PartitionProduceResponse::default()
+                                                                    .with_index(p.index)
+                                                                    .with_base_offset(base)
+                                                            })
+                                                            .collect(),
+                                                    )
+                                            })
+                                            .collect(),
+                                    )
+                                    .into(),
+                                other => panic!("discard server does not answer {other:?}"),
+                            };
+                        let start = out.len();
+                        out.put_i32(0);
+                        ResponseHeader::default()
+                            .with_correlation_id(header.correlation_id)
+                            .encode(&mut out, key.response_header_version(version))
+                            .unwrap();
+                        body.encode(&mut out, version).unwrap();
+                        let len = (out.len() - start - 4) as i32;
+                        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+                    }
+                    if !out.is_empty() {
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                        out.clear();
+                    }
+                    match stream.read_buf(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn client(addr: SocketAddr) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", addr.to_string())
+        .set("broker.address.family", "v4");
+    c
+}
+
+struct ProduceResult {
+    mb_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// `producers` concurrent producers send `records` 1 KiB records in total, round-robin over `partitions`.
+async fn produce(
+    addr: SocketAddr,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    producers: usize,
+    rate_limit: Option<f64>,
+) -> ProduceResult {
+    let payload = vec![b'x'; RECORD];
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for p in 0..producers {
+        let producer: FutureProducer = client(addr)
+            .set("linger.ms", "5")
+            .set("acks", "all")
+            .set("batch.size", "1000000")
+            .set("queue.buffering.max.messages", "1000000")
+            .create()
+            .unwrap();
+        let payload = payload.clone();
+        let topic = topic.to_owned();
+        tasks.push(tokio::spawn(async move {
+            // Each delivery is awaited by its own task, so its latency is measured when it completes.
+            let mut deliveries = tokio::task::JoinSet::new();
+            let t0 = Instant::now();
+            for i in 0..records / producers {
+                if let Some(rate) = rate_limit {
+                    let due = Duration::from_secs_f64((i * producers) as f64 / rate);
+                    if let Some(wait) = due.checked_sub(t0.elapsed()) {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+                let record = FutureRecord::<(), _>::to(&topic)
+                    .payload(&payload)
+                    .partition(((i + p) % partitions as usize) as i32);
+                let sent = Instant::now();
+                let delivery = producer.send_result(record).map_err(|(e, _)| e).unwrap();
+                deliveries.spawn(async move {
+                    delivery.await.unwrap().map_err(|(e, _)| e).unwrap();
+                    sent.elapsed()
+                });
+            }
+            let mut latencies = Vec::with_capacity(records / producers);
+            while let Some(latency) = deliveries.join_next().await {
+                latencies.push(latency.unwrap());
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let pct =
+        |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize].as_secs_f64() * 1000.0;
+    ProduceResult {
+        mb_s: (records * RECORD) as f64 / secs / 1e6,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
+}
+
+fn consume(addr: SocketAddr, topic: &str, partitions: i32, records: usize) -> f64 {
+    let consumer: BaseConsumer = client(addr)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .set("max.partition.fetch.bytes", "10485760")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let started = Instant::now();
+    let mut n = 0;
+    while n < records {
+        if let Some(m) = consumer.poll(Duration::from_secs(5)) {
+            m.unwrap();
+            n += 1;
+        } else {
+            panic!("consume stalled at {n}");
+        }
+    }
+    (records * RECORD) as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+async fn create(addr: SocketAddr, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(addr).create().unwrap();
+    let r = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(r[0].is_ok(), "{r:?}");
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let records: usize = std::env::var("BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let dir = std::env::temp_dir().join(format!("busbar-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "{records} records of {RECORD} B, acks=all, linger.ms=5; broker-server in its own process"
+    );
+    println!("| scenario | busbar | ceiling (discard server) | ratio |");
+    println!("| --- | --- | --- | --- |");
+    let (mut broker, addr) = spawn_broker(&dir.join("os"), "os");
+    for partitions in [1, 6] {
+        let topic = format!("p{partitions}");
+        create(addr, &topic, partitions).await;
+        let ceiling = discard_server(partitions).await;
+        let c = produce(ceiling, &topic, partitions, records, 1, None).await;
+        let b = produce(addr, &topic, partitions, records, 1, None).await;
+        println!(
+            "| produce, {partitions} partition(s) | {:.0} MB/s (p99 {:.1} ms) | {:.0} MB/s (p99 {:.1} ms) | {:.2} |",
+            b.mb_s,
+            b.p99_ms,
+            c.mb_s,
+            c.p99_ms,
+            b.mb_s / c.mb_s
+        );
+        let half = b.mb_s * 1e6 / RECORD as f64 / 2.0;
+        let h = produce(addr, &topic, partitions, records / 2, 1, Some(half)).await;
+        println!(
+            "| produce at half that rate, {partitions} partition(s): latency | p50 {:.2} ms, p99 {:.2} ms | | |",
+            h.p50_ms, h.p99_ms
+        );
+        let mbs = tokio::task::spawn_blocking({
+            let topic = topic.clone();
+            move || consume(addr, &topic, partitions, records)
+        })
+        .await
+        .unwrap();
+        println!("| consume from page cache, {partitions} partition(s) | {mbs:.0} MB/s | | |");
+    }
+    create(addr, "fsync-os", 6).await;
+    let os = produce(addr, "fsync-os", 6, records, 8, None).await;
+    create(addr, "idle", 1000).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss = rss_mb(broker.id());
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    let (mut broker, addr) = spawn_broker(&dir.join("always"), "always");
+    create(addr, "fsync-always", 6).await;
+    let always = produce(addr, "fsync-always", 6, records, 8, None).await;
+    println!(
+        "| 8 producers, --fsync os vs always (6 partitions) | os {:.0} MB/s, always {:.0} MB/s | | {:.2}x slower |",
+        os.mb_s,
+        always.mb_s,
+        os.mb_s / always.mb_s
+    );
+    println!("| RSS with 1,000 idle partitions (+ the topics above) | {rss:.0} MB | | |");
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
