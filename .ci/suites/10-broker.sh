@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Broker compatibility suite: real Kafka clients (kcat from Debian, confluent-kafka and kafka-python from PyPI)
+# against a freshly started `busbar broker`. Exits non-zero on any mismatch; never skips.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+echo "--- installing clients"
+if ! command -v kcat >/dev/null; then
+  apt-get update -qq
+  apt-get install -y -qq kcat >/dev/null
+fi
+python3 -m pip install --quiet --disable-pip-version-check confluent-kafka kafka-python lz4 python-snappy zstandard
+kcat -V | head -1
+
+echo "--- building busbar"
+cargo build --quiet --bin busbar
+bin="${CARGO_TARGET_DIR:-target}/debug/busbar"
+
+data=$(mktemp -d)
+log="$data/broker.log"
+cleanup() {
+  if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid"; wait "$pid" || true; fi
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+"$bin" broker --listen 127.0.0.1:0 --data-dir "$data/store" --retention-check-ms 500 >"$data/stdout" 2>"$log" &
+pid=$!
+for _ in $(seq 1 100); do
+  addr=$(sed -n 's/^busbar broker listening on //p' "$data/stdout")
+  [ -n "$addr" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; echo "broker exited during start"; exit 1; }
+  sleep 0.1
+done
+[ -n "${addr:-}" ] || { cat "$log"; echo "broker did not report its address"; exit 1; }
+echo "--- broker on $addr"
+
+if ! python3 broker/compat/compat.py "$addr"; then
+  echo "--- broker log (last 50 lines)"
+  tail -50 "$log"
+  exit 1
+fi
+
+echo "--- clean shutdown"
+kill -TERM "$pid"
+wait "$pid"
+pid=
+echo "1 passed, 0 failed"
