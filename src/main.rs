@@ -5,6 +5,7 @@ mod broker;
 mod connector;
 mod rules;
 mod schema;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run pipelines: the embedded broker, connectors, rules and targets, and the HTTP listener.
+    Serve(serve::Args),
     /// Run the Kafka-compatible broker on its own.
     Broker(broker::Args),
     /// Test, transform and benchmark event rules.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(&cli.log, cli.log_format);
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Broker(args) => broker::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Connector(cmd) => connector::run(cmd),

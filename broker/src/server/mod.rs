@@ -91,6 +91,7 @@ pub struct Broker;
 pub struct BrokerHandle {
     addr: SocketAddr,
     store: LogStore,
+    groups: GroupCoordinator,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -122,7 +123,7 @@ impl Broker {
         let housekeeping = store.spawn_housekeeping(config.housekeeping_interval);
         let ctx = Arc::new(Ctx {
             store: store.clone(),
-            groups,
+            groups: groups.clone(),
             config,
             host,
             port: i32::from(addr.port()),
@@ -133,6 +134,7 @@ impl Broker {
         Ok(BrokerHandle {
             addr,
             store,
+            groups,
             shutdown,
             task,
         })
@@ -197,6 +199,11 @@ impl BrokerHandle {
     /// The log store, for in-process produce/fetch/admin.
     pub fn store(&self) -> &LogStore {
         &self.store
+    }
+
+    /// The group coordinator, for in-process commits and offset lookups (`busbar serve`'s router).
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
     }
 
     /// Stops accepting, finishes in-flight requests, flushes and closes the store.

@@ -61,7 +61,10 @@ impl ComponentCache {
             message: format!("{e:#}"),
         })?;
         let serialized = component.serialize()?;
-        let tmp = self.dir.join(format!(".{hex}-{}.{}.tmp", self.engine_key, std::process::id()));
+        // Unique per process *and* call: two loads of the same component may race to fill the cache.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = self.dir.join(format!(".{hex}-{}.{}.{seq}.tmp", self.engine_key, std::process::id()));
         std::fs::write(&tmp, &serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|source| Error::Cache { path: path.clone(), source })?;

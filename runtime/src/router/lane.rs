@@ -1,0 +1,408 @@
+//! A delivery lane: the queue, batcher and retry loop between the router and one target of one rule.
+//!
+//! The router offers each matched event to the lane. While the lane keeps up, events wait in a bounded
+//! in-memory queue. When the queue is full the lane is *parked*: new events go to the target's own retry topic
+//! on the bus (durably, so the router may commit past them) and the lane drains that topic once its in-memory
+//! queue is empty, then switches back. Order per lane is kept: queue first, then the retry topic, then the queue
+//! again. A record that fails is retried with backoff (the lane waits, which keeps per-key order) until the
+//! retry policy gives up; then it goes to the dead-letter topic with headers saying why.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+use super::retry::RetryPolicy;
+use super::target::{Delivery, Outcome, Target};
+use crate::bus::{Bus, Record, TopicSpec};
+use crate::envelope;
+
+/// Turns a matched event into the payload a target receives (the input transformer), or says why it cannot.
+pub type Prepare = Arc<dyn Fn(&Value) -> Result<Bytes, String> + Send + Sync>;
+
+/// Called once a record is settled for this lane (delivered, dead-lettered or parked): `(partition, offset)`.
+pub type Settle = Arc<dyn Fn(i32, i64) + Send + Sync>;
+
+/// Settings of one lane.
+#[derive(Debug, Clone)]
+pub struct LaneConfig {
+    pub pipeline: String,
+    pub rule: String,
+    pub target: String,
+    pub retry: RetryPolicy,
+    /// Where records go when the retry policy gives up or the failure is fatal.
+    pub dead_letter_topic: String,
+    /// Where records are parked while the in-memory queue is full.
+    pub retry_topic: String,
+    /// Most records per `deliver` call.
+    pub max_batch: usize,
+    /// How long to wait for a batch to fill once it has one record.
+    pub max_wait: Duration,
+    /// In-memory queue length before the lane parks.
+    pub buffer: usize,
+}
+
+impl LaneConfig {
+    /// The consumer group that tracks how far the retry topic is drained.
+    pub fn retry_group(&self) -> String {
+        format!("busbar.retry.{}.{}.{}", self.pipeline, self.rule, self.target)
+    }
+}
+
+/// One matched event on its way to the target.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// Source partition and offset on the bus topic, settled once the lane is done with it. `None` for records
+    /// that are already settled at the source (drained from the retry topic, replayed, re-driven).
+    pub origin: Option<(i32, i64)>,
+    pub key: Option<Bytes>,
+    pub event: Arc<Value>,
+}
+
+/// Counters of a lane, for metrics and the API.
+#[derive(Debug, Default)]
+pub struct LaneStats {
+    pub delivered: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub retries: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub parked: AtomicU64,
+    /// Sum and count of delivery latencies (first attempt to outcome), microseconds.
+    pub latency_us_sum: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+struct Shared<B> {
+    config: LaneConfig,
+    bus: Arc<B>,
+    prepare: Prepare,
+    settle: Settle,
+    /// True while new events go to the retry topic. Held across the parked produce so that the worker's
+    /// "caught up" check and the router's appends cannot interleave.
+    parked: Mutex<bool>,
+    stats: Arc<LaneStats>,
+}
+
+/// The router's handle on a lane.
+pub struct Lane<B> {
+    shared: Arc<Shared<B>>,
+    tx: mpsc::Sender<Work>,
+}
+
+impl<B: Bus> Lane<B> {
+    /// Starts the lane's worker. The retry and dead-letter topics are created if missing, and a retry topic left
+    /// with a backlog by a previous run starts the lane parked, so that backlog is delivered before new events.
+    pub async fn spawn<T: Target>(
+        config: LaneConfig,
+        bus: Arc<B>,
+        target: Arc<T>,
+        prepare: Prepare,
+        settle: Settle,
+    ) -> Result<(Self, JoinHandle<()>), crate::bus::BusError> {
+        let single = TopicSpec { partitions: 1, configs: Vec::new() };
+        bus.ensure_topic(&config.retry_topic, &single).await?;
+        bus.ensure_topic(&config.dead_letter_topic, &single).await?;
+        let (_, end) = bus.offsets(&config.retry_topic, 0).await?;
+        let drained = bus.committed(&config.retry_group(), &config.retry_topic, 0).await?;
+        let backlog = drained.map(|d| d < end).unwrap_or(end > 0);
+        let (tx, rx) = mpsc::channel(config.buffer.max(1));
+        let shared = Arc::new(Shared {
+            config,
+            bus,
+            prepare,
+            settle,
+            parked: Mutex::new(backlog),
+            stats: Arc::new(LaneStats::default()),
+        });
+        let worker = Worker { shared: shared.clone(), target, rx };
+        let handle = tokio::spawn(worker.run());
+        Ok((Self { shared, tx }, handle))
+    }
+
+    /// Hands an event to the lane. Returns once the event is queued in memory or parked durably.
+    pub async fn offer(&self, work: Work) {
+        let mut parked = self.shared.parked.lock().await;
+        let work = if *parked {
+            work
+        } else {
+            match self.tx.try_send(work) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(work)) => {
+                    tracing::warn!(rule = %self.shared.config.rule, target = %self.shared.config.target,
+                        retry_topic = %self.shared.config.retry_topic, "target is behind; parking new events");
+                    *parked = true;
+                    work
+                }
+                Err(mpsc::error::TrySendError::Closed(work)) => work,
+            }
+        };
+        self.shared.park(work).await;
+    }
+
+    pub fn stats(&self) -> Arc<LaneStats> {
+        self.shared.stats.clone()
+    }
+
+    pub fn config(&self) -> &LaneConfig {
+        &self.shared.config
+    }
+
+    /// Whether new events currently go to the retry topic.
+    pub async fn is_parked(&self) -> bool {
+        *self.shared.parked.lock().await
+    }
+}
+
+impl<B: Bus> Shared<B> {
+    /// Writes `work` to the retry topic, retrying until the bus takes it, then settles it at the source.
+    async fn park(&self, work: Work) {
+        let mut headers = Vec::new();
+        if let Some((partition, offset)) = work.origin {
+            headers.push(("busbar.source.partition".to_owned(), Some(Bytes::from(partition.to_string()))));
+            headers.push(("busbar.source.offset".to_owned(), Some(Bytes::from(offset.to_string()))));
+        }
+        let record = Record {
+            key: work.key.clone(),
+            value: Some(Bytes::from(serde_json::to_vec(&*work.event).unwrap_or_default())),
+            headers,
+            timestamp_ms: None,
+        };
+        self.produce_until_durable(&self.config.retry_topic, record).await;
+        self.stats.parked.fetch_add(1, Ordering::Relaxed);
+        if let Some((partition, offset)) = work.origin {
+            (self.settle)(partition, offset);
+        }
+    }
+
+    /// Sends `work` to the dead-letter topic with the reason, then settles it.
+    async fn dead_letter(&self, work: &Work, error: &str, attempts: u32, first_failure: SystemTime) {
+        let first_failure_ms =
+            first_failure.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let mut headers = vec![
+            header("busbar.pipeline", &self.config.pipeline),
+            header("busbar.rule", &self.config.rule),
+            header("busbar.target", &self.config.target),
+            header("busbar.error", error),
+            header("busbar.attempts", &attempts.to_string()),
+            header("busbar.first-failure-time", &envelope::rfc3339(first_failure_ms)),
+        ];
+        if let Some((partition, offset)) = work.origin {
+            headers.push(header("busbar.source.partition", &partition.to_string()));
+            headers.push(header("busbar.source.offset", &offset.to_string()));
+        }
+        let record = Record {
+            key: work.key.clone(),
+            value: Some(Bytes::from(serde_json::to_vec(&*work.event).unwrap_or_default())),
+            headers,
+            timestamp_ms: None,
+        };
+        tracing::warn!(rule = %self.config.rule, target = %self.config.target, attempts, %error,
+            topic = %self.config.dead_letter_topic, "event dead-lettered");
+        self.produce_until_durable(&self.config.dead_letter_topic, record).await;
+        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.settle(work);
+    }
+
+    fn settle(&self, work: &Work) {
+        if let Some((partition, offset)) = work.origin {
+            (self.settle)(partition, offset);
+        }
+    }
+
+    /// A record that must not be lost is retried until the bus accepts it.
+    async fn produce_until_durable(&self, topic: &str, record: Record) {
+        let mut attempt: u64 = 0;
+        loop {
+            match self.bus.produce(topic, Some(0), record.clone()).await {
+                Ok(_) => return,
+                Err(err) => {
+                    attempt += 1;
+                    tracing::error!(%topic, attempt, error = %err, "cannot write to the bus; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt.min(50))).await;
+                }
+            }
+        }
+    }
+}
+
+fn header(name: &str, value: &str) -> (String, Option<Bytes>) {
+    (name.to_owned(), Some(Bytes::copy_from_slice(value.as_bytes())))
+}
+
+struct Worker<B, T> {
+    shared: Arc<Shared<B>>,
+    target: Arc<T>,
+    rx: mpsc::Receiver<Work>,
+}
+
+impl<B: Bus, T: Target> Worker<B, T> {
+    async fn run(mut self) {
+        loop {
+            let parked = *self.shared.parked.lock().await;
+            if parked {
+                // The queue holds older events than the retry topic: empty it first.
+                match self.rx.try_recv() {
+                    Ok(first) => {
+                        let batch = self.fill(first).await;
+                        self.process(batch).await;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => self.drain_retry_topic().await,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return,
+                }
+            } else {
+                match self.rx.recv().await {
+                    Some(first) => {
+                        let batch = self.fill(first).await;
+                        self.process(batch).await;
+                    }
+                    None => return,
+                }
+            }
+        }
+    }
+
+    /// Collects up to `max_batch` records, waiting at most `max_wait` after the first.
+    async fn fill(&mut self, first: Work) -> Vec<Work> {
+        let max = self.shared.config.max_batch.max(1);
+        let mut batch = Vec::with_capacity(max.min(1024));
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + self.shared.config.max_wait;
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(work) => batch.push(work),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if self.shared.config.max_wait.is_zero() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                        Ok(Some(work)) => batch.push(work),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    /// Reads one batch from the retry topic and delivers it; unparks the lane once the topic is drained.
+    async fn drain_retry_topic(&mut self) {
+        let shared = self.shared.clone();
+        let config = &shared.config;
+        let group = config.retry_group();
+        let position = match shared.bus.committed(&group, &config.retry_topic, 0).await {
+            Ok(Some(position)) => position,
+            Ok(None) => shared.bus.offsets(&config.retry_topic, 0).await.map(|(start, _)| start).unwrap_or(0),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the retry topic position");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                return;
+            }
+        };
+        let fetched = shared
+            .bus
+            .fetch(&config.retry_topic, 0, position, 1 << 20, Duration::from_millis(50))
+            .await
+            .unwrap_or_default();
+        let fetched: Vec<_> = fetched.into_iter().take(config.max_batch.max(1)).collect();
+        if fetched.is_empty() {
+            let mut parked = shared.parked.lock().await;
+            let end = shared.bus.offsets(&config.retry_topic, 0).await.map(|(_, end)| end).unwrap_or(i64::MAX);
+            if end <= position && self.rx.is_empty() {
+                *parked = false;
+                tracing::info!(rule = %config.rule, target = %config.target, "retry topic drained; lane resumed");
+            }
+            return;
+        }
+        let next = fetched.last().map(|f| f.offset + 1).unwrap_or(position);
+        let batch = fetched
+            .into_iter()
+            .filter_map(|f| {
+                let event: Value = serde_json::from_slice(f.record.value.as_deref()?).ok()?;
+                Some(Work { origin: None, key: f.record.key, event: Arc::new(event) })
+            })
+            .collect();
+        self.process(batch).await;
+        if let Err(err) = shared.bus.commit(&group, &config.retry_topic, 0, next).await {
+            tracing::error!(error = %err, "cannot commit the retry topic position");
+        }
+    }
+
+    /// Delivers a batch, retrying what failed, dead-lettering what cannot be delivered.
+    async fn process(&mut self, batch: Vec<Work>) {
+        let shared = self.shared.clone();
+        let started = Instant::now();
+        let mut pending: Vec<(Work, Delivery)> = Vec::with_capacity(batch.len());
+        for work in batch {
+            match (shared.prepare)(&work.event) {
+                Ok(payload) => {
+                    let delivery = Delivery {
+                        key: work.key.clone(),
+                        payload,
+                        event_id: work.event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    };
+                    pending.push((work, delivery));
+                }
+                Err(error) => {
+                    let error = format!("input transformer: {error}");
+                    shared.dead_letter(&work, &error, 0, SystemTime::now()).await;
+                }
+            }
+        }
+        let mut attempts = 0u32;
+        let mut first_failure: Option<(SystemTime, Instant)> = None;
+        while !pending.is_empty() {
+            attempts += 1;
+            let deliveries: Vec<Delivery> = pending.iter().map(|(_, d)| d.clone()).collect();
+            let mut outcomes = self.target.deliver(&deliveries).await;
+            if outcomes.len() != deliveries.len() {
+                let error = format!("target returned {} outcomes for {} records", outcomes.len(), deliveries.len());
+                outcomes = vec![Outcome::Retryable { error, retry_after: None }; deliveries.len()];
+            }
+            shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+            let mut retry = Vec::new();
+            let mut retry_after: Option<Duration> = None;
+            let mut last_error = String::new();
+            for ((work, delivery), outcome) in pending.into_iter().zip(outcomes) {
+                match outcome {
+                    Outcome::Delivered => {
+                        shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        shared.stats.latency_us_sum.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        shared.settle(&work);
+                    }
+                    Outcome::Fatal { error } => {
+                        shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                        let first = first_failure.map(|(t, _)| t).unwrap_or_else(SystemTime::now);
+                        shared.dead_letter(&work, &error, attempts, first).await;
+                    }
+                    Outcome::Retryable { error, retry_after: after } => {
+                        shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                        retry_after = retry_after.max(after);
+                        last_error = error;
+                        retry.push((work, delivery));
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            let (first_wall, first_instant) = *first_failure.get_or_insert((SystemTime::now(), Instant::now()));
+            if shared.config.retry.exhausted(attempts, first_instant.elapsed()) {
+                for (work, _) in &retry {
+                    shared.dead_letter(work, &last_error, attempts, first_wall).await;
+                }
+                break;
+            }
+            let delay = shared.config.retry.delay(attempts, retry_after);
+            tracing::debug!(rule = %shared.config.rule, target = %shared.config.target, records = retry.len(),
+                attempts, ?delay, error = %last_error, "delivery failed; retrying");
+            shared.stats.retries.fetch_add(retry.len() as u64, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+            pending = retry;
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! `busbar serve FILE…`: the embedded broker, the connect runtime, one router per pipeline and one HTTP
+//! listener, in one process. SIGHUP (or a file change with `--watch`) reloads the pipelines; a reload that
+//! fails validation keeps the running configuration and says why.
+//!
+//! - `bus.rs`: the embedded broker as the runtime's `Bus`.
+//! - `build.rs`: pipeline -> connector tasks, lanes and compiled routes.
+//! - `sources.rs`: pull-source loops with durable cursors; webhooks answered after their events are durable.
+//! - `targets.rs`: sink connectors and `builtin:topic` as router targets.
+//! - `http.rs`: the HTTP listener (`/hooks/…`, `/healthz`).
+
+mod actor;
+mod build;
+pub mod bus;
+mod http;
+mod sources;
+mod targets;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use busbar_broker::{Broker, BrokerConfig};
+use busbar_rules::PatternOptions;
+use busbar_rules::pipeline::{self, Pipeline, SourceFile};
+use busbar_runtime::bus::{Bus, TopicSpec};
+use busbar_runtime::host::{Kind, Runtime, RuntimeConfig, SqliteStateStore};
+use busbar_runtime::router::{Progress, Router};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use bus::EmbeddedBus;
+use build::TaskEntry;
+use sources::{Cursors, PullSource, Webhook};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Pipeline files to run (one pipeline each).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Where the broker keeps its log, groups and busbar its caches.
+    #[arg(long, env = "BUSBAR_DATA_DIR", default_value = "./busbar-data")]
+    data_dir: PathBuf,
+    /// HTTP listener: webhooks under /hooks/, health at /healthz. Port 0 picks a free port.
+    #[arg(long, env = "BUSBAR_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    http_listen: String,
+    /// Kafka listener of the embedded broker. Port 0 picks a free port.
+    #[arg(long, env = "BUSBAR_BROKER_LISTEN", default_value = "127.0.0.1:9092")]
+    broker_listen: String,
+    /// Reload when a pipeline file changes (checked every second), as well as on SIGHUP.
+    #[arg(long, env = "BUSBAR_WATCH")]
+    watch: bool,
+    /// Reject busbar's pattern extensions so every rule also works on Amazon EventBridge.
+    #[arg(long)]
+    strict_eventbridge: bool,
+    /// Events a target may have queued in memory before new ones are parked in its retry topic.
+    #[arg(long, env = "BUSBAR_TARGET_BUFFER", default_value_t = 4096)]
+    target_buffer: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    // Check the files before starting anything: a bad file must not half-start a process.
+    let pipelines = match load(&args.files, args.strict_eventbridge) {
+        Ok(pipelines) => pipelines,
+        Err(message) => {
+            eprint!("{message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(args, pipelines))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reads and checks pipeline files; the error is the full report, one problem per line.
+pub fn load(files: &[PathBuf], strict: bool) -> Result<Vec<Pipeline>, String> {
+    let mut texts = Vec::new();
+    let mut report = String::new();
+    for file in files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => texts.push((file.display().to_string(), text)),
+            Err(err) => report.push_str(&format!("{}: cannot read the file: {err}\n", file.display())),
+        }
+    }
+    let sources: Vec<SourceFile<'_>> =
+        texts.iter().map(|(name, text)| SourceFile { name: name.as_str(), text: text.as_str() }).collect();
+    let checked = pipeline::check(&sources, &crate::validate::context(PatternOptions { strict_eventbridge: strict }));
+    for diagnostic in &checked.diagnostics {
+        report.push_str(&format!("{diagnostic}\n"));
+    }
+    if report.is_empty() { Ok(checked.pipelines) } else { Err(report) }
+}
+
+/// One running pipeline.
+struct Running {
+    pipeline: Pipeline,
+    router: Arc<Router<EmbeddedBus>>,
+    router_task: JoinHandle<()>,
+    router_stop: watch::Sender<bool>,
+    lanes: Vec<JoinHandle<()>>,
+    sources_stop: watch::Sender<bool>,
+    sources: Vec<JoinHandle<()>>,
+    tasks: Vec<TaskEntry>,
+}
+
+/// The process: what every pipeline shares.
+struct Process {
+    bus: Arc<EmbeddedBus>,
+    cursors: Arc<Cursors<EmbeddedBus>>,
+    data_dir: PathBuf,
+    target_buffer: usize,
+    webhooks: http::Webhooks<EmbeddedBus>,
+}
+
+async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
+    let broker = Broker::start(BrokerConfig {
+        listen: args.broker_listen.clone(),
+        data_dir: args.data_dir.join("broker"),
+        ..BrokerConfig::default()
+    })
+    .await
+    .context("starting the embedded broker")?;
+    let bus = Arc::new(EmbeddedBus::new(broker.store().clone(), broker.groups().clone()));
+    let cursors = Arc::new(Cursors::load(bus.clone()).await.context("reading source cursors")?);
+    let process = Process {
+        bus,
+        cursors,
+        data_dir: args.data_dir.clone(),
+        target_buffer: args.target_buffer,
+        webhooks: Arc::new(RwLock::new(HashMap::new())),
+    };
+
+    let mut running: HashMap<String, Running> = HashMap::new();
+    for pipeline in pipelines {
+        let name = pipeline.name.clone();
+        let started = process.start(pipeline).await.with_context(|| format!("starting pipeline {name}"))?;
+        running.insert(name, started);
+    }
+
+    let listener = tokio::net::TcpListener::bind(&args.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
+    let http_addr = listener.local_addr()?;
+    let (http_stop, mut http_stopped) = watch::channel(false);
+    let app = http::router(process.webhooks.clone());
+    let http_task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = http_stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            tracing::error!(error = %err, "HTTP listener failed");
+        }
+    });
+    let names: Vec<&str> = running.keys().map(String::as_str).collect();
+    tracing::info!(broker = %broker.local_addr(), http = %http_addr, pipelines = ?names, "busbar serving");
+    println!("busbar serving: broker {} http {} pipelines {}", broker.local_addr(), http_addr, names.join(","));
+
+    let mut signals = Signals::new()?;
+    let mut stamps = file_stamps(&args.files);
+    loop {
+        let event = signals.next(args.watch).await;
+        match event {
+            SignalEvent::Stop => break,
+            SignalEvent::Tick => {
+                let now = file_stamps(&args.files);
+                if now == stamps {
+                    continue;
+                }
+                stamps = now;
+                process.reload(&args, &mut running).await;
+            }
+            SignalEvent::Reload => {
+                stamps = file_stamps(&args.files);
+                process.reload(&args, &mut running).await;
+            }
+        }
+    }
+
+    tracing::info!("shutting down: webhooks first, then sources, routers and lanes");
+    let _ = http_stop.send(true);
+    let _ = http_task.await;
+    for (_, pipeline) in running.drain() {
+        pipeline.stop().await;
+    }
+    broker.shutdown().await;
+    Ok(())
+}
+
+impl Process {
+    async fn start(&self, pipeline: Pipeline) -> anyhow::Result<Running> {
+        let runtime = self.runtime_for(&pipeline).await?;
+        let bus_spec = TopicSpec { partitions: pipeline.bus.partitions as i32, configs: retention_configs(&pipeline) };
+        self.bus.ensure_topic(&pipeline.bus.topic, &bus_spec).await?;
+        let progress = Progress::default();
+        let built = build::build_routes(&pipeline, &runtime, &self.bus, &progress, self.target_buffer).await?;
+        let group = format!("busbar.router.{}", pipeline.name);
+        let router = Router::new(self.bus.clone(), pipeline.bus.topic.clone(), group, built.routes, progress);
+        let (router_stop, router_stopped) = watch::channel(false);
+        let router_task = {
+            let router = router.clone();
+            tokio::spawn(async move {
+                if let Err(err) = router.run(router_stopped).await {
+                    tracing::error!(error = %err, "router stopped");
+                }
+            })
+        };
+        let mut tasks = built.tasks;
+        let (sources_stop, sources, source_tasks) = self.start_sources(&pipeline, &runtime).await?;
+        tasks.extend(source_tasks);
+        Ok(Running {
+            pipeline,
+            router,
+            router_task,
+            router_stop,
+            lanes: built.workers,
+            sources_stop,
+            sources,
+            tasks,
+        })
+    }
+
+    async fn runtime_for(&self, pipeline: &Pipeline) -> anyhow::Result<Runtime> {
+        let connections =
+            pipeline.connections.iter().map(|(name, c)| (name.clone(), c.url.expose().clone())).collect();
+        let state_path = self.data_dir.join("state").join(format!("{}.sqlite", pipeline.name));
+        std::fs::create_dir_all(state_path.parent().expect("has a parent"))?;
+        let state = SqliteStateStore::open(&state_path)
+            .await
+            .with_context(|| format!("opening the connector state store {}", state_path.display()))?;
+        Ok(Runtime::new(RuntimeConfig {
+            cache_dir: Some(self.data_dir.join("cache")),
+            connections,
+            state: Some(Arc::new(state)),
+        })?)
+    }
+
+    async fn start_sources(
+        &self,
+        pipeline: &Pipeline,
+        runtime: &Runtime,
+    ) -> anyhow::Result<(watch::Sender<bool>, Vec<JoinHandle<()>>, Vec<TaskEntry>)> {
+        let (stop, stopped) = watch::channel(false);
+        let mut handles = Vec::new();
+        let mut tasks = Vec::new();
+        for source in &pipeline.sources {
+            let name = format!("{}/{}", pipeline.name, source.name);
+            let task =
+                build::open_task(runtime, &name, &source.connector, source.config.expose(), &source.grants).await?;
+            let kind = task.kind;
+            tasks.push(TaskEntry { name: name.clone(), pipeline: pipeline.name.clone(), task: task.clone() });
+            match kind {
+                Kind::PushSource => {
+                    let path = source.webhook_path.clone().unwrap_or_else(|| format!("/hooks/{name}"));
+                    let hook = Webhook {
+                        pipeline: pipeline.name.clone(),
+                        name: source.name.clone(),
+                        topic: pipeline.bus.topic.clone(),
+                        dead_letter: format!("{}.{}.dlq", pipeline.bus.topic, source.name),
+                        task,
+                        bus: self.bus.clone(),
+                    };
+                    tracing::info!(%path, source = %name, "webhook mounted");
+                    self.webhooks.write().expect("webhooks lock").insert(path, Arc::new(hook));
+                }
+                Kind::PullSource => {
+                    let interval = source
+                        .config
+                        .expose()
+                        .get("interval")
+                        .and_then(serde_json::Value::as_str)
+                        .and_then(|text| pipeline::Duration::parse(text).ok())
+                        .map(|d| d.get())
+                        .unwrap_or(Duration::from_secs(1));
+                    let pull = PullSource {
+                        pipeline: pipeline.name.clone(),
+                        name: source.name.clone(),
+                        topic: pipeline.bus.topic.clone(),
+                        task,
+                        bus: self.bus.clone(),
+                        cursors: self.cursors.clone(),
+                        interval,
+                        wake: Arc::new(Notify::new()),
+                    };
+                    handles.push(tokio::spawn(pull.run(stopped.clone())));
+                }
+                Kind::Sink => anyhow::bail!("{name}: {} is a sink, not a source", source.connector_display()),
+            }
+        }
+        Ok((stop, handles, tasks))
+    }
+
+    /// Re-reads the files. On any problem the running pipelines are left as they are. Otherwise each pipeline
+    /// whose file changed gets new routes (swapped in between two records, so nothing is dropped), new
+    /// sources, and the old lanes drain in the background; new pipelines start and removed ones stop.
+    async fn reload(&self, args: &Args, running: &mut HashMap<String, Running>) {
+        let pipelines = match load(&args.files, args.strict_eventbridge) {
+            Ok(pipelines) => pipelines,
+            Err(report) => {
+                tracing::error!("reload rejected; the running pipelines are unchanged:\n{report}");
+                return;
+            }
+        };
+        let mut keep: Vec<String> = Vec::new();
+        for pipeline in pipelines {
+            let name = pipeline.name.clone();
+            keep.push(name.clone());
+            match running.get_mut(&name) {
+                Some(current) if current.pipeline.spec == pipeline.spec => {}
+                Some(current) => match self.update(current, pipeline).await {
+                    Ok(()) => tracing::info!(pipeline = %name, "pipeline reloaded"),
+                    Err(err) => tracing::error!(pipeline = %name, error = %format!("{err:#}"), "reload failed; kept the previous version"),
+                },
+                None => match self.start(pipeline).await {
+                    Ok(started) => {
+                        tracing::info!(pipeline = %name, "pipeline started");
+                        running.insert(name, started);
+                    }
+                    Err(err) => tracing::error!(pipeline = %name, error = %format!("{err:#}"), "pipeline not started"),
+                },
+            }
+        }
+        let removed: Vec<String> = running.keys().filter(|name| !keep.contains(name)).cloned().collect();
+        for name in removed {
+            if let Some(pipeline) = running.remove(&name) {
+                self.unmount(&pipeline.pipeline);
+                pipeline.stop().await;
+                tracing::info!(pipeline = %name, "pipeline stopped");
+            }
+        }
+    }
+
+    async fn update(&self, current: &mut Running, pipeline: Pipeline) -> anyhow::Result<()> {
+        if pipeline.bus.topic != current.pipeline.bus.topic {
+            anyhow::bail!("the bus topic changed ({} -> {}); restart busbar to move a pipeline to another topic",
+                current.pipeline.bus.topic, pipeline.bus.topic);
+        }
+        let runtime = self.runtime_for(&pipeline).await?;
+        let built = build::build_routes(&pipeline, &runtime, &self.bus, current.router.progress(), self.target_buffer)
+            .await?;
+        current.router.swap_routes(built.routes);
+        // Old lanes lost their senders with the old routes: they deliver what they hold, then end.
+        current.lanes = built.workers;
+        let _ = current.sources_stop.send(true);
+        for handle in current.sources.drain(..) {
+            let _ = handle.await;
+        }
+        self.unmount(&current.pipeline);
+        let (stop, handles, source_tasks) = self.start_sources(&pipeline, &runtime).await?;
+        current.sources_stop = stop;
+        current.sources = handles;
+        current.tasks = built.tasks;
+        current.tasks.extend(source_tasks);
+        current.pipeline = pipeline;
+        Ok(())
+    }
+
+    fn unmount(&self, pipeline: &Pipeline) {
+        let mut hooks = self.webhooks.write().expect("webhooks lock");
+        hooks.retain(|_, hook| hook.pipeline != pipeline.name);
+    }
+}
+
+impl Running {
+    /// Stops sources, then the router, then lets lanes finish what they hold (bounded), and commits.
+    async fn stop(self) {
+        let _ = self.sources_stop.send(true);
+        for handle in self.sources {
+            let _ = handle.await;
+        }
+        let _ = self.router_stop.send(true);
+        let _ = self.router_task.await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.router.progress().in_flight() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.router.commit_settled().await;
+        drop(self.router);
+        for lane in self.lanes {
+            lane.abort();
+        }
+        for entry in self.tasks {
+            entry.task.close().await;
+        }
+    }
+}
+
+fn retention_configs(pipeline: &Pipeline) -> Vec<(String, String)> {
+    match &pipeline.bus.retention {
+        pipeline::Retention::For(duration) => vec![("retention.ms".into(), duration.get().as_millis().to_string())],
+        _ => vec![("retention.ms".into(), "-1".into())],
+    }
+}
+
+trait SourceDisplay {
+    fn connector_display(&self) -> String;
+}
+
+impl SourceDisplay for pipeline::Source {
+    fn connector_display(&self) -> String {
+        match &self.connector {
+            pipeline::ConnectorRef::Builtin(name) => format!("builtin:{name}"),
+            pipeline::ConnectorRef::Wasm(path) => path.display().to_string(),
+        }
+    }
+}
+
+fn file_stamps(files: &[PathBuf]) -> Vec<Option<std::time::SystemTime>> {
+    files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect()
+}
+
+enum SignalEvent {
+    Stop,
+    Reload,
+    Tick,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self, watch: bool) -> SignalEvent {
+        let tick = async {
+            if watch {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = self.term.recv() => SignalEvent::Stop,
+            _ = self.int.recv() => SignalEvent::Stop,
+            _ = self.hup.recv() => SignalEvent::Reload,
+            _ = tick => SignalEvent::Tick,
+        }
+    }
+}
