@@ -30,6 +30,11 @@ async fn consumer_protocol_members_join_and_leave_mid_stream() {
     wait_until(Duration::from_secs(60), "all records processed", || {
         ledger.processed_count() >= 3600
     });
+    // KIP-848 rebalances incrementally (revoke, then assign on a later heartbeat): wait for it to converge.
+    wait_until(Duration::from_secs(30), "the uniform assignor balances 3 members x 2 partitions", || {
+        let cover = ledger.wait_exact_cover(6, Duration::from_secs(30));
+        cover.len() == 3 && cover.values().all(|p| p.len() == 2)
+    });
     let cover = ledger.wait_exact_cover(6, Duration::from_secs(30));
     assert_eq!(cover.len(), 3, "{cover:?}");
     assert!(
