@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use busbar_runtime::host::{
-    Connector, ConnectorTask, Event, Handled, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime, Status,
+    Connector, ConnectorTask, Event, Handled, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,8 +14,6 @@ enum Call {
     Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, String>>),
     Poll(Option<String>, u32, oneshot::Sender<Result<PollResult, String>>),
     Handle(HttpRequest, oneshot::Sender<Result<Handled, String>>),
-    Status(oneshot::Sender<Status>),
-    Restart(oneshot::Sender<Result<(), String>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -67,12 +65,6 @@ impl TaskHandle {
                             Call::Handle(request, reply) => {
                                 let _ = reply.send(task.handle(&request).await.map_err(|e| e.to_string()));
                             }
-                            Call::Status(reply) => {
-                                let _ = reply.send(task.status());
-                            }
-                            Call::Restart(reply) => {
-                                let _ = reply.send(task.restart().await.map_err(|e| e.to_string()));
-                            }
                             Call::Close(reply) => {
                                 let _ = task.close().await;
                                 let _ = reply.send(());
@@ -108,14 +100,6 @@ impl TaskHandle {
 
     pub async fn handle(&self, request: HttpRequest) -> Result<Handled, String> {
         self.call(|r| Call::Handle(request, r)).await.unwrap_or_else(|| Err(GONE.into()))
-    }
-
-    pub async fn status(&self) -> Option<Status> {
-        self.call(Call::Status).await
-    }
-
-    pub async fn restart(&self) -> Result<(), String> {
-        self.call(Call::Restart).await.unwrap_or_else(|| Err(GONE.into()))
     }
 
     pub async fn close(&self) {

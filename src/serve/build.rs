@@ -17,20 +17,11 @@ use tokio::task::JoinHandle;
 use super::actor::TaskHandle;
 use super::targets::{TopicTarget, WasmTarget};
 
-/// A connector task the process runs, with where it belongs (for status and restart).
-#[derive(Clone)]
-pub struct TaskEntry {
-    /// `<pipeline>/<source>` or `<pipeline>/<rule>/<target>`.
-    pub name: String,
-    pub pipeline: String,
-    pub task: TaskHandle,
-}
-
 /// Routes of one pipeline plus the lane workers and connector tasks behind them.
 pub struct BuiltRoutes<B> {
     pub routes: Routes<B>,
     pub workers: Vec<JoinHandle<()>>,
-    pub tasks: Vec<TaskEntry>,
+    pub tasks: Vec<TaskHandle>,
 }
 
 pub fn runtime_ref(connector: &ConnectorRef) -> host::ConnectorRef {
@@ -150,7 +141,7 @@ pub async fn build_routes<B: Bus>(
                 }
                 connector => {
                     let task = open_task(runtime, &name, connector, target.config.expose(), &target.grants).await?;
-                    tasks.push(TaskEntry { name: name.clone(), pipeline: pipeline.name.clone(), task: task.clone() });
+                    tasks.push(task.clone());
                     spawn_lane(config, bus, Arc::new(WasmTarget::new(task)), prepare, settle).await?
                 }
             };

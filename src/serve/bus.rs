@@ -27,14 +27,6 @@ impl EmbeddedBus {
     pub fn new(store: LogStore, groups: GroupCoordinator) -> Self {
         Self { store, groups, round_robin: Default::default() }
     }
-
-    pub fn store(&self) -> &LogStore {
-        &self.store
-    }
-
-    pub fn groups(&self) -> &GroupCoordinator {
-        &self.groups
-    }
 }
 
 fn err(operation: &'static str, topic: &str, e: impl std::fmt::Display) -> BusError {

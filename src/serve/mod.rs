@@ -32,7 +32,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use bus::EmbeddedBus;
-use build::TaskEntry;
+use actor::TaskHandle;
 use sources::{Cursors, PullSource, Webhook};
 
 #[derive(clap::Args)]
@@ -102,7 +102,7 @@ struct Running {
     lanes: Vec<JoinHandle<()>>,
     sources_stop: watch::Sender<bool>,
     sources: Vec<JoinHandle<()>>,
-    tasks: Vec<TaskEntry>,
+    tasks: Vec<TaskHandle>,
 }
 
 /// The process: what every pipeline shares.
@@ -242,7 +242,7 @@ impl Process {
         &self,
         pipeline: &Pipeline,
         runtime: &Runtime,
-    ) -> anyhow::Result<(watch::Sender<bool>, Vec<JoinHandle<()>>, Vec<TaskEntry>)> {
+    ) -> anyhow::Result<(watch::Sender<bool>, Vec<JoinHandle<()>>, Vec<TaskHandle>)> {
         let (stop, stopped) = watch::channel(false);
         let mut handles = Vec::new();
         let mut tasks = Vec::new();
@@ -251,7 +251,7 @@ impl Process {
             let task =
                 build::open_task(runtime, &name, &source.connector, source.config.expose(), &source.grants).await?;
             let kind = task.kind;
-            tasks.push(TaskEntry { name: name.clone(), pipeline: pipeline.name.clone(), task: task.clone() });
+            tasks.push(task.clone());
             match kind {
                 Kind::PushSource => {
                     let path = source.webhook_path.clone().unwrap_or_else(|| format!("/hooks/{name}"));
@@ -382,8 +382,8 @@ impl Running {
         for lane in self.lanes {
             lane.abort();
         }
-        for entry in self.tasks {
-            entry.task.close().await;
+        for task in self.tasks {
+            task.close().await;
         }
     }
 }
