@@ -25,16 +25,64 @@ pub(crate) struct PathEntry {
 
 pub(crate) type PathTable = FxHashMap<Box<str>, PathEntry>;
 
+/// One extracted leaf: the field it feeds, the array element it sits in (see [`ArrayElement`]) and its value.
+#[derive(Debug, Clone)]
+pub(crate) struct Found<'a> {
+    pub(crate) field: u32,
+    pub(crate) element: u32,
+    pub(crate) leaf: Leaf<'a>,
+}
+
+/// One element of an array of the event, for array consistency: leaves in different elements of the same array
+/// cannot satisfy one rule together. Element 0 stands for "outside every array" (the event object itself);
+/// every other element names the array it belongs to and the element enclosing that array. Elements are
+/// numbered in document order, so an element's number is larger than its enclosing element's.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ArrayElement {
+    pub(crate) parent: u32,
+    pub(crate) array: u32,
+}
+
+/// The array elements of one event, reused between events.
+#[derive(Debug, Default)]
+pub(crate) struct Elements {
+    pub(crate) list: Vec<ArrayElement>,
+    pub(crate) arrays: u32,
+}
+
+impl Elements {
+    pub(crate) fn reset(&mut self) {
+        self.list.clear();
+        self.list.push(ArrayElement {
+            parent: u32::MAX,
+            array: u32::MAX,
+        });
+        self.arrays = 0;
+    }
+
+    pub(crate) fn new_array(&mut self) -> u32 {
+        self.arrays += 1;
+        self.arrays - 1
+    }
+
+    pub(crate) fn new_element(&mut self, parent: u32, array: u32) -> u32 {
+        self.list.push(ArrayElement { parent, array });
+        self.list.len() as u32 - 1
+    }
+}
+
 pub(crate) fn scan<'a>(
     bytes: &'a [u8],
     table: &PathTable,
     path: &mut String,
-    out: &mut Vec<(u32, Leaf<'a>)>,
+    elements: &mut Elements,
+    out: &mut Vec<Found<'a>>,
 ) -> Result<(), EventError> {
     let text = std::str::from_utf8(bytes).map_err(|e| EventError::Utf8 {
         offset: e.valid_up_to(),
     })?;
     path.clear();
+    elements.reset();
     let mut s = Scanner {
         text,
         b: bytes,
@@ -42,6 +90,8 @@ pub(crate) fn scan<'a>(
         table,
         path,
         out,
+        elements,
+        element: 0,
     };
     s.ws();
     if s.peek() != Some(b'{') {
@@ -69,7 +119,10 @@ struct Scanner<'a, 't> {
     i: usize,
     table: &'t PathTable,
     path: &'t mut String,
-    out: &'t mut Vec<(u32, Leaf<'a>)>,
+    out: &'t mut Vec<Found<'a>>,
+    elements: &'t mut Elements,
+    /// The array element the scanner is in (0: none).
+    element: u32,
 }
 
 impl<'a> Scanner<'a, '_> {
@@ -174,8 +227,13 @@ impl<'a> Scanner<'a, '_> {
                     self.i += 1;
                     return Ok(());
                 }
+                let array = self.elements.new_array();
+                let outer = self.element;
                 loop {
-                    self.value(depth + 1, entry)?;
+                    self.element = self.elements.new_element(outer, array);
+                    let r = self.value(depth + 1, entry);
+                    self.element = outer;
+                    r?;
                     self.ws();
                     match self.peek() {
                         Some(b',') => self.i += 1,
@@ -204,7 +262,11 @@ impl<'a> Scanner<'a, '_> {
             _ => return Err(self.err("expected a JSON value")),
         };
         if let Some(field) = entry.field {
-            self.out.push((field, leaf));
+            self.out.push(Found {
+                field,
+                element: self.element,
+                leaf,
+            });
         }
         Ok(())
     }

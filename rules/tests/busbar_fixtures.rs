@@ -207,3 +207,57 @@ fn numeric_ranges_at_the_edges_of_f64() {
         );
     }
 }
+
+/// Array consistency (as AWS's event-ruler): fields of one pattern that sit in the same array of the event must
+/// be satisfied by one element. Each case runs through the evaluator and, alone and together with every other
+/// case, through the compiled matcher (bytes and parsed value).
+#[test]
+fn array_consistency_cases() {
+    let cases = load("array_consistency.json");
+    let mut failures = Vec::new();
+    let mut all = MatcherBuilder::new();
+    let patterns: Vec<Pattern> = cases
+        .iter()
+        .map(|case| {
+            Pattern::parse(&case["pattern"], &PatternOptions::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", case["id"]))
+        })
+        .collect();
+    for (i, p) in patterns.iter().enumerate() {
+        all.add(i, p);
+    }
+    let all = all.build();
+    for (i, case) in cases.iter().enumerate() {
+        let id = case["id"].as_str().unwrap();
+        let event = &case["event"];
+        let expected = case["match"].as_bool().unwrap();
+        let note = &case["note"];
+        if patterns[i].matches(event) != expected {
+            failures.push(format!("{id} (evaluator): {note}"));
+        }
+        let mut one = MatcherBuilder::new();
+        one.add(i, &patterns[i]);
+        let one = one.build();
+        let bytes = serde_json::to_vec(event).unwrap();
+        for (how, m) in [("matcher", &one), ("shared matcher", &all)] {
+            for (form, ev) in [
+                ("bytes", Event::Json(&bytes)),
+                ("value", Event::Value(event)),
+            ] {
+                if m.matches(&ev).unwrap().contains(&i) != expected {
+                    failures.push(format!("{id} ({how}, {form}): {note}"));
+                }
+            }
+        }
+        // Every other case's pattern too: the shared matcher agrees with the evaluator rule by rule.
+        let want: Vec<usize> = (0..patterns.len())
+            .filter(|&j| patterns[j].matches(event))
+            .collect();
+        if all.matches(&Event::Json(&bytes)).unwrap() != want {
+            failures.push(format!(
+                "{id}: shared matcher disagrees with the evaluator on other rules"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -1,6 +1,7 @@
 //! Property: the compiled matcher (from a parsed `Value` and from raw bytes) reports exactly the rules that
 //! the per-rule evaluator says match, on random patterns and events drawn from a small vocabulary so that
-//! matches, near-misses, arrays, nesting, dotted keys and every operator actually occur.
+//! matches, near-misses, arrays (arrays of objects, nested arrays: array consistency), nesting, dotted keys and
+//! every operator actually occur.
 
 use busbar_rules::{Event, MatchScratch, MatcherBuilder, Pattern, PatternOptions};
 use proptest::prelude::*;
@@ -38,20 +39,28 @@ fn scalar() -> impl Strategy<Value = Value> {
     ]
 }
 
+fn object_of(
+    inner: impl Strategy<Value = Value>,
+    size: std::ops::Range<usize>,
+) -> impl Strategy<Value = Value> {
+    prop::collection::btree_map(prop::sample::select(KEYS), inner, size)
+        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+}
+
 fn event_value() -> impl Strategy<Value = Value> {
     scalar().prop_recursive(3, 24, 4, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(prop::sample::select(KEYS), inner, 0..4).prop_map(|m| {
-                Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
-            }),
+            1 => prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            1 => object_of(inner.clone(), 0..4),
+            // Arrays of objects (and of arrays of objects), where array consistency decides: several fields
+            // of one pattern find values in different elements.
+            2 => prop::collection::vec(object_of(inner, 1..4), 1..4).prop_map(Value::Array),
         ]
     })
 }
 
 fn event() -> impl Strategy<Value = Value> {
-    prop::collection::btree_map(prop::sample::select(KEYS), event_value(), 0..4)
-        .prop_map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+    object_of(event_value(), 0..4)
 }
 
 fn text() -> impl Strategy<Value = &'static str> {
@@ -126,7 +135,7 @@ fn pattern_node(depth: u32) -> BoxedStrategy<Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     #[test]
     fn compiled_matcher_agrees_with_evaluator(

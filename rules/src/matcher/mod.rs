@@ -7,6 +7,7 @@
 //! cannot drive anything). So the work per event follows the event's size and the number of rules that nearly
 //! match, not the number of rules.
 
+mod arrays;
 mod index;
 
 use rustc_hash::FxHashMap;
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::error::EventError;
 use crate::eval::Leaf;
 use crate::pattern::{Cond, Pattern, Scalar, test_field};
-use crate::scan::{PathEntry, PathTable, scan};
+use crate::scan::{Elements, Found, PathEntry, PathTable, scan};
 use index::{FieldIndex, Hit};
 
 /// The caller's identifier for a rule (its position in the caller's rule list, say).
@@ -83,6 +84,10 @@ impl MatcherBuilder {
                 expanded.push((rule_idx, conds));
             }
         }
+        let mut field_names = vec![String::new(); m.fields.len()];
+        for (path, &field) in &field_of {
+            field_names[field as usize] = path.clone();
+        }
         let mut distinct: Vec<rustc_hash::FxHashSet<String>> =
             vec![Default::default(); m.fields.len()];
         for (_, conj) in &expanded {
@@ -116,6 +121,8 @@ impl MatcherBuilder {
                 [(first, _), ..] => vec![*first],
             };
             let mut verify = Vec::new();
+            let first_cond = m.conds.len() as u32;
+            let arrays = may_share_array(&conj, &field_names);
             for (i, (field, conds)) in conj.into_iter().enumerate() {
                 let cond = m.conds.len() as u32;
                 let is_anchor = anchors.contains(&i);
@@ -135,6 +142,8 @@ impl MatcherBuilder {
                 rule: rule_idx,
                 need,
                 verify,
+                conds: first_cond..m.conds.len() as u32,
+                arrays,
             });
             if need == 0 {
                 m.always.push(branch);
@@ -152,6 +161,17 @@ impl MatcherBuilder {
 
 /// One AND-branch: (field, value list) pairs.
 type Conjunction = Vec<(u32, Vec<Cond>)>;
+
+/// Whether two fields of a branch can lie in the same array of an event, so that array consistency has to be
+/// checked: the event is an object, so the leaves of one array all share the array's first key.
+fn may_share_array(conj: &Conjunction, names: &[String]) -> bool {
+    let first = |f: u32| names[f as usize].split('.').next().unwrap_or("");
+    conj.iter().enumerate().any(|(i, (a, _))| {
+        conj[i + 1..]
+            .iter()
+            .any(|(b, _)| a == b || first(*a) == first(*b))
+    })
+}
 
 /// Below this selectivity a branch gets a second anchor.
 const WEAK_ANCHOR: f64 = 32.0;
@@ -199,6 +219,10 @@ struct Branch {
     need: u32,
     /// Conditions verified directly once the branch is a candidate.
     verify: Vec<u32>,
+    /// All its conditions (anchors included), for the array-consistency check.
+    conds: std::ops::Range<u32>,
+    /// Two of its fields can lie in the same array of an event.
+    arrays: bool,
 }
 
 /// All rules of a bus compiled into one structure. Immutable and `Sync`: share it between threads, give each
@@ -225,9 +249,13 @@ pub struct MatchScratch {
     branch_hits: Vec<u32>,
     rule_stamp: Vec<u32>,
     field_stamp: Vec<u32>,
+    /// Fields with a value inside some array of this event.
+    array_stamp: Vec<u32>,
     candidates: Vec<u32>,
     path: String,
-    leaves: Vec<(u32, Leaf<'static>)>,
+    leaves: Vec<Found<'static>>,
+    elements: Elements,
+    arrays: arrays::Scratch,
 }
 
 impl MatchScratch {
@@ -248,6 +276,7 @@ impl MatchScratch {
             self.branch_hits = vec![0; m.branches.len()];
             self.rule_stamp = vec![0; m.rule_ids.len()];
             self.field_stamp = vec![0; m.fields.len()];
+            self.array_stamp = vec![0; m.fields.len()];
         }
         self.generation += 1;
         self.candidates.clear();
@@ -256,18 +285,26 @@ impl MatchScratch {
 
 /// Reuse a vector's allocation for a shorter lifetime (the in-place `collect` keeps the buffer because the
 /// element layout is the same).
-fn reuse<'a>(mut v: Vec<(u32, Leaf<'static>)>) -> Vec<(u32, Leaf<'a>)> {
+fn reuse<'a>(mut v: Vec<Found<'static>>) -> Vec<Found<'a>> {
     v.clear();
     v.into_iter()
         .map(|_| unreachable!("vector was cleared"))
         .collect()
 }
 
-fn recycle(mut v: Vec<(u32, Leaf<'_>)>) -> Vec<(u32, Leaf<'static>)> {
+fn recycle(mut v: Vec<Found<'_>>) -> Vec<Found<'static>> {
     v.clear();
     v.into_iter()
         .map(|_| unreachable!("vector was cleared"))
         .collect()
+}
+
+/// Where the extraction from a parsed `Value` is.
+struct Extraction<'a, 's> {
+    path: &'s mut String,
+    elements: &'s mut Elements,
+    element: u32,
+    out: &'s mut Vec<Found<'a>>,
 }
 
 impl Matcher {
@@ -323,7 +360,13 @@ impl Matcher {
         scratch.prepare(self);
         let mut leaves = reuse(std::mem::take(&mut scratch.leaves));
         let result = match event {
-            Event::Json(bytes) => scan(bytes, &self.paths, &mut scratch.path, &mut leaves),
+            Event::Json(bytes) => scan(
+                bytes,
+                &self.paths,
+                &mut scratch.path,
+                &mut scratch.elements,
+                &mut leaves,
+            ),
             Event::Value(v) => {
                 if !v.is_object() {
                     Err(EventError::NotAnObject {
@@ -331,50 +374,59 @@ impl Matcher {
                     })
                 } else {
                     scratch.path.clear();
-                    self.extract_value(v, &mut scratch.path, &mut leaves);
+                    scratch.elements.reset();
+                    let mut at = Extraction {
+                        path: &mut scratch.path,
+                        elements: &mut scratch.elements,
+                        element: 0,
+                        out: &mut leaves,
+                    };
+                    self.extract_value(v, &mut at);
                     Ok(())
                 }
             }
         };
         if result.is_ok() {
             // Grouped by field, so a condition's values are one contiguous run.
-            leaves.sort_by_key(|(field, _)| *field);
+            leaves.sort_by_key(|f| f.field);
             self.run(&leaves, scratch, out);
         }
         scratch.leaves = recycle(leaves);
         result
     }
 
-    fn extract_value<'a>(&self, v: &'a Value, path: &mut String, out: &mut Vec<(u32, Leaf<'a>)>) {
+    fn extract_value<'a>(&self, v: &'a Value, at: &mut Extraction<'a, '_>) {
         if let Value::Object(map) = v {
             for (k, child) in map {
-                let len = path.len();
+                let len = at.path.len();
                 if len > 0 {
-                    path.push('.');
+                    at.path.push('.');
                 }
-                path.push_str(k);
-                if let Some(entry) = self.paths.get(path.as_str()) {
-                    self.extract_at(child, *entry, path, out);
+                at.path.push_str(k);
+                if let Some(entry) = self.paths.get(at.path.as_str()) {
+                    self.extract_at(child, *entry, at);
                 }
-                path.truncate(len);
+                at.path.truncate(len);
             }
         }
     }
 
-    fn extract_at<'a>(
-        &self,
-        v: &'a Value,
-        entry: PathEntry,
-        path: &mut String,
-        out: &mut Vec<(u32, Leaf<'a>)>,
-    ) {
+    fn extract_at<'a>(&self, v: &'a Value, entry: PathEntry, at: &mut Extraction<'a, '_>) {
         let leaf = match v {
-            Value::Object(_) if entry.interior => return self.extract_value(v, path, out),
+            Value::Object(_) if entry.interior => return self.extract_value(v, at),
             Value::Object(_) => return,
             Value::Array(items) => {
-                return items
-                    .iter()
-                    .for_each(|item| self.extract_at(item, entry, path, out));
+                if items.is_empty() {
+                    return;
+                }
+                let array = at.elements.new_array();
+                let outer = at.element;
+                for item in items {
+                    at.element = at.elements.new_element(outer, array);
+                    self.extract_at(item, entry, at);
+                }
+                at.element = outer;
+                return;
             }
             Value::String(s) => Leaf::Str(std::borrow::Cow::Borrowed(s)),
             Value::Number(n) => Leaf::Num(crate::number::Num::from_json(n)),
@@ -382,17 +434,22 @@ impl Matcher {
             Value::Null => Leaf::Null,
         };
         if let Some(field) = entry.field {
-            out.push((field, leaf));
+            at.out.push(Found {
+                field,
+                element: at.element,
+                leaf,
+            });
         }
     }
 
-    fn run(&self, leaves: &[(u32, Leaf<'_>)], s: &mut MatchScratch, out: &mut Vec<RuleId>) {
+    fn run(&self, leaves: &[Found<'_>], s: &mut MatchScratch, out: &mut Vec<RuleId>) {
         let generation = s.generation;
         let MatchScratch {
             cond_stamp,
             branch_stamp,
             branch_hits,
             field_stamp,
+            array_stamp,
             candidates,
             ..
         } = s;
@@ -417,10 +474,16 @@ impl Matcher {
                 candidates.push(b as u32);
             }
         };
-        for (field, leaf) in leaves {
-            field_stamp[*field as usize] = generation;
-            let v = leaf.scalar();
-            self.fields[*field as usize].lookup(v, &mut |hit| mark(hit, Some(v)));
+        let mut in_arrays = false;
+        for found in leaves {
+            let field = found.field as usize;
+            field_stamp[field] = generation;
+            if found.element != 0 {
+                array_stamp[field] = generation;
+                in_arrays = true;
+            }
+            let v = found.leaf.scalar();
+            self.fields[field].lookup(v, &mut |hit| mark(hit, Some(v)));
         }
         for &f in &self.fields_with_exists {
             if field_stamp[f as usize] == generation {
@@ -436,12 +499,44 @@ impl Matcher {
             if s.rule_stamp[rule] == generation {
                 continue;
             }
-            let ok = branch.verify.iter().all(|&c| {
-                let cond = &self.conds[c as usize];
-                let start = leaves.partition_point(|(f, _)| *f < cond.field);
-                let run = leaves[start..].iter().take_while(|(f, _)| *f == cond.field);
-                test_field(&cond.conds, run.map(|(_, l)| l.scalar()))
-            });
+            let conds = &self.conds[branch.conds.start as usize..branch.conds.end as usize];
+            // Two of the branch's fields have values inside arrays: they must hold together, within one element
+            // of every array they share.
+            let arrays = in_arrays
+                && branch.arrays
+                && conds
+                    .iter()
+                    .any(|c| s.array_stamp[c.field as usize] == generation);
+            let field_by_field = |c: &u32| {
+                let cond = &self.conds[*c as usize];
+                if arrays && cond.conds.iter().any(|c| matches!(c, Cond::Exists(false))) {
+                    // Absence is judged against the chosen array elements, below.
+                    return true;
+                }
+                let start = leaves.partition_point(|f| f.field < cond.field);
+                let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
+                test_field(&cond.conds, run.map(|f| f.leaf.scalar()))
+            };
+            let mut ok = branch.verify.iter().all(field_by_field);
+            if ok && arrays {
+                ok = match arrays::consistent_match(
+                    conds.iter().map(|c| (c.field, c.conds.as_slice())),
+                    leaves,
+                    &s.elements.list,
+                    s.elements.arrays,
+                    &mut s.arrays,
+                ) {
+                    Some(ok) => ok,
+                    // Too many fields to track: decided field by field.
+                    None => conds.iter().enumerate().all(|(i, _)| {
+                        let c = branch.conds.start + i as u32;
+                        let cond = &self.conds[c as usize];
+                        let start = leaves.partition_point(|f| f.field < cond.field);
+                        let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
+                        test_field(&cond.conds, run.map(|f| f.leaf.scalar()))
+                    }),
+                };
+            }
             if ok {
                 s.rule_stamp[rule] = generation;
                 out.push(self.rule_ids[rule]);
