@@ -86,8 +86,6 @@ impl Drop for TempDir {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: under load a partition is briefly owned by two classic members during a rebalance \
-            (seen as `partition 2 claimed twice`); run with --ignored while fixing the coordinator"]
 async fn classic_members_join_and_leave_mid_stream() {
     members_join_and_leave_mid_stream(CLASSIC, "classic").await;
 }

@@ -55,9 +55,14 @@ class Ledger:
         with self.lock:
             self.counts[(p, o)] = self.counts.get((p, o), 0) + 1
 
-    def assign(self, worker, parts):
+    def change(self, worker, added=(), removed=()):
+        """Records a rebalance callback. Callbacks run before the client acts on a rebalance (before it rejoins,
+        or acknowledges a revocation), so two owners of one partition here is a real double assignment; sampling
+        assignment() after poll() is not exact (a worker may still show partitions its client already gave up)."""
         with self.lock:
-            self.assignments[worker] = set(parts)
+            if not added and worker not in self.assignments:
+                return  # a stopped worker's consumer revoking while it closes
+            self.assignments[worker] = (self.assignments.get(worker, set()) | set(added)) - set(removed)
             seen = set()
             for ps in self.assignments.values():
                 if seen & ps:
@@ -74,7 +79,7 @@ class Ledger:
             with self.lock:
                 parts = [p for ps in self.assignments.values() for p in ps]
                 if sorted(parts) == list(range(n)):
-                    return dict(self.assignments)
+                    return {w: set(ps) for w, ps in self.assignments.items()}
             time.sleep(0.1)
         check(False, f"assignments never covered {n} partitions exactly once: {self.assignments}")
 
@@ -100,7 +105,13 @@ class Worker(threading.Thread):
              "auto.offset.reset": "earliest"}
         c.update(conf)
         self.consumer = Consumer(c)
-        self.consumer.subscribe([topic])
+        # Eager assignments and revocations carry the whole set, incremental (KIP-848) ones the change: applying
+        # them as additions and removals is right for both.
+        self.consumer.subscribe(
+            [topic],
+            on_assign=lambda _c, parts: ledger.change(wid, added=[tp.partition for tp in parts]),
+            on_revoke=lambda _c, parts: ledger.change(wid, removed=[tp.partition for tp in parts]),
+        )
 
     def run(self):
         while not self.stop_flag.is_set():
@@ -112,7 +123,6 @@ class Worker(threading.Thread):
                     self.ledger.record(m.partition(), m.offset())
                 except Exception:
                     pass  # a fenced member's commit fails; the next owner starts from the last accepted one
-            self.ledger.assign(self.wid, [tp.partition for tp in self.consumer.assignment()])
         self.ledger.drop(self.wid)
         self.consumer.close()
 
@@ -151,7 +161,7 @@ def join_leave_mid_stream(conf, label):
 
 
 def kafka_python_group():
-    from kafka import KafkaConsumer
+    from kafka import ConsumerRebalanceListener, KafkaConsumer
     from kafka.structs import OffsetAndMetadata, TopicPartition as KTP
     topic = f"kp-{uuid.uuid4().hex[:6]}"
     create_topic(topic, 4)
@@ -159,9 +169,20 @@ def kafka_python_group():
     ledger = Ledger()
     stop = threading.Event()
 
+    class Listener(ConsumerRebalanceListener):
+        def __init__(self, wid):
+            self.wid = wid
+
+        def on_partitions_revoked(self, revoked):
+            ledger.change(self.wid, removed=[tp.partition for tp in revoked])
+
+        def on_partitions_assigned(self, assigned):
+            ledger.change(self.wid, added=[tp.partition for tp in assigned])
+
     def run(wid):
-        c = KafkaConsumer(topic, bootstrap_servers=BOOT, group_id="kafka-python-group", enable_auto_commit=False,
+        c = KafkaConsumer(bootstrap_servers=BOOT, group_id="kafka-python-group", enable_auto_commit=False,
                           auto_offset_reset="earliest", session_timeout_ms=6000, heartbeat_interval_ms=500)
+        c.subscribe([topic], listener=Listener(wid))
         while not stop.is_set():
             for tp, msgs in c.poll(timeout_ms=100).items():
                 for m in msgs:
@@ -174,7 +195,6 @@ def kafka_python_group():
                         ledger.record(m.partition, m.offset)
                     except Exception:
                         pass
-            ledger.assign(wid, [tp.partition for tp in c.assignment()])
         ledger.drop(wid)
         c.close()
 

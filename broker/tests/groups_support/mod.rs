@@ -15,7 +15,8 @@ use busbar_broker::group::GroupConfig;
 use busbar_broker::{Broker, BrokerConfig, BrokerHandle};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -92,12 +93,42 @@ pub async fn produce(
 }
 
 /// Who processed what, and who owned which partitions.
+///
+/// Ownership is recorded in the rebalance callbacks, which librdkafka runs on the worker's thread before it
+/// acts on a rebalance: a revocation is recorded before the member rejoins (eager protocol) or acknowledges it
+/// (KIP-848), so before the coordinator may hand the partition to anyone else; an assignment is recorded before
+/// the member starts fetching. Two members owning a partition at once in this ledger is therefore a real
+/// double assignment, never a stale reading. (Sampling `assignment()` after each poll is not exact: a worker
+/// thread that has not yet looped back still shows partitions librdkafka already revoked and rejoined without.)
 #[derive(Default)]
 pub struct Ledger {
     processed: Mutex<HashMap<(i32, i64), u32>>,
     assignments: Mutex<BTreeMap<usize, BTreeSet<i32>>>,
     /// Set when two live members ever claimed the same partition at the same time.
     overlap: Mutex<Option<String>>,
+}
+
+/// Records a worker's partition ownership from librdkafka's rebalance callbacks.
+pub struct Tracker {
+    id: usize,
+    ledger: Arc<Ledger>,
+}
+
+impl ClientContext for Tracker {}
+
+impl ConsumerContext for Tracker {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        // Eager assignments and revocations carry the whole assignment, incremental (KIP-848) ones the change:
+        // applying them as additions and removals is right for both.
+        let parts = |tpl: &TopicPartitionList| -> Vec<i32> {
+            tpl.elements().iter().map(|e| e.partition()).collect()
+        };
+        match rebalance {
+            Rebalance::Assign(tpl) => self.ledger.change(self.id, &parts(tpl), &[]),
+            Rebalance::Revoke(tpl) => self.ledger.change(self.id, &[], &parts(tpl)),
+            Rebalance::Error(_) => {}
+        }
+    }
 }
 
 impl Ledger {
@@ -110,9 +141,14 @@ impl Ledger {
             .or_default() += 1;
     }
 
-    fn set_assignment(&self, worker: usize, parts: BTreeSet<i32>) {
+    fn change(&self, worker: usize, added: &[i32], removed: &[i32]) {
         let mut a = self.assignments.lock().unwrap();
-        a.insert(worker, parts);
+        if added.is_empty() && !a.contains_key(&worker) {
+            return; // a stopped worker's consumer revoking while it closes
+        }
+        let owned = a.entry(worker).or_default();
+        owned.extend(added.iter().copied());
+        owned.retain(|p| !removed.contains(p));
         let mut seen = BTreeSet::new();
         for (w, ps) in a.iter() {
             for p in ps {
@@ -201,7 +237,11 @@ impl Worker {
         for (k, v) in extra {
             c.set(*k, *v);
         }
-        let consumer: BaseConsumer = c.create().expect("consumer");
+        let tracker = Tracker {
+            id,
+            ledger: ledger.clone(),
+        };
+        let consumer: BaseConsumer<Tracker> = c.create_with_context(tracker).expect("consumer");
         consumer.subscribe(&[topic]).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
@@ -218,11 +258,6 @@ impl Worker {
                         ledger.record(m.partition(), m.offset());
                     }
                 }
-                let parts = consumer
-                    .assignment()
-                    .map(|t| t.elements().iter().map(|e| e.partition()).collect())
-                    .unwrap_or_default();
-                ledger.set_assignment(id, parts);
             }
             ledger.forget(id);
             // Dropping the consumer closes it, which sends LeaveGroup.
