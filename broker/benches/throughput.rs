@@ -2,7 +2,8 @@
 //! `broker-server` in its own process, next to the loopback ceiling measured in the same run: the same producer
 //! against a server in this process that answers Produce without storing anything (it reads and discards).
 //!
-//! Run: `cargo bench -p busbar-broker --bench throughput` (BENCH_RECORDS overrides the record count).
+//! Run: `cargo bench -p busbar-broker --bench throughput` (BENCH_RECORDS overrides the record count;
+//! BENCH_ONLY=idempotence runs only the idempotent-producer comparison).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -234,6 +235,22 @@ async fn produce(
     producers: usize,
     rate_limit: Option<f64>,
 ) -> ProduceResult {
+    produce_with(
+        addr, topic, partitions, records, producers, rate_limit, false,
+    )
+    .await
+}
+
+/// [`produce`], optionally with `enable.idempotence=true`.
+async fn produce_with(
+    addr: SocketAddr,
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    producers: usize,
+    rate_limit: Option<f64>,
+    idempotent: bool,
+) -> ProduceResult {
     let payload = vec![b'x'; RECORD];
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -243,6 +260,10 @@ async fn produce(
             .set("acks", "all")
             .set("batch.size", "1000000")
             .set("queue.buffering.max.messages", "1000000")
+            .set(
+                "enable.idempotence",
+                if idempotent { "true" } else { "false" },
+            )
             .create()
             .unwrap();
         let payload = payload.clone();
@@ -337,6 +358,11 @@ async fn main() {
         .unwrap_or(200_000);
     let dir = std::env::temp_dir().join(format!("busbar-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("idempotence") {
+        idempotence(&dir, records).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     println!(
         "{records} records of {RECORD} B, acks=all, linger.ms=5; broker-server in its own process"
     );
@@ -390,5 +416,35 @@ async fn main() {
     println!("| RSS with 1,000 idle partitions (+ the topics above) | {rss:.0} MB | | |");
     broker.kill().unwrap();
     broker.wait().unwrap();
+    idempotence(&dir, records).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The cost of idempotence: the same producer with `enable.idempotence` off and on, alternating runs on one
+/// broker (so drift of this shared machine hits both alike), median of five each.
+async fn idempotence(dir: &std::path::Path, records: usize) {
+    let (mut broker, addr) = spawn_broker(&dir.join("idempotence"), "os");
+    let mut off = Vec::new();
+    let mut on = Vec::new();
+    for round in 0..5 {
+        for idempotent in [false, true] {
+            let topic = format!("idem-{round}-{idempotent}");
+            create(addr, &topic, 6).await;
+            let r = produce_with(addr, &topic, 6, records, 1, None, idempotent).await;
+            if idempotent { &mut on } else { &mut off }.push(r.mb_s);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (off_m, on_m) = (median(&mut off), median(&mut on));
+    println!(
+        "| produce, 6 partitions, enable.idempotence off vs on (median of 5 alternating runs) | off {off_m:.0} MB/s, on {on_m:.0} MB/s | | on/off {:.2} ({:+.1}%) |",
+        on_m / off_m,
+        (on_m / off_m - 1.0) * 100.0
+    );
+    println!("|   runs off: {off:.0?} MB/s; on: {on:.0?} MB/s | | | |");
+    broker.kill().unwrap();
+    broker.wait().unwrap();
 }

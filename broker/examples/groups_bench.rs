@@ -10,11 +10,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
 use busbar_broker::group::{GroupConfig, GroupCoordinator, JoinRequest, SyncRequest, codes};
 use busbar_broker::{Broker, BrokerConfig};
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, GroupId, OffsetCommitRequest, RequestHeader, TopicName};
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, GroupId, OffsetCommitRequest, RequestHeader, TopicName,
+};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,7 +71,8 @@ async fn hammer(addr: SocketAddr, request: BytesMut) -> f64 {
             let mut buf = BytesMut::with_capacity(1 << 16);
             let mut answered = 0u64;
             while start.elapsed() < RUN + Duration::from_secs(2) {
-                let read = tokio::time::timeout(Duration::from_millis(500), rd.read_buf(&mut buf)).await;
+                let read =
+                    tokio::time::timeout(Duration::from_millis(500), rd.read_buf(&mut buf)).await;
                 match read {
                     Ok(Ok(0)) | Err(_) => break,
                     Ok(Ok(_)) => {}
@@ -96,7 +101,10 @@ async fn hammer(addr: SocketAddr, request: BytesMut) -> f64 {
 async fn rebalance_in_process() -> Duration {
     let dir = std::env::temp_dir().join(format!("busbar-groups-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let cfg = GroupConfig { initial_rebalance_delay: Duration::ZERO, ..GroupConfig::default() };
+    let cfg = GroupConfig {
+        initial_rebalance_delay: Duration::ZERO,
+        ..GroupConfig::default()
+    };
     let c = GroupCoordinator::open(&dir, cfg).unwrap();
     let join = |id: String| JoinRequest {
         group_id: "bench".into(),
@@ -125,7 +133,11 @@ async fn rebalance_in_process() -> Duration {
     let mut syncs = Vec::new();
     for r in &answers {
         let c = c.clone();
-        let assignments = r.members.iter().map(|m| (m.member_id.clone(), bytes::Bytes::new())).collect();
+        let assignments = r
+            .members
+            .iter()
+            .map(|m| (m.member_id.clone(), bytes::Bytes::new()))
+            .collect();
         let req = SyncRequest {
             group_id: "bench".into(),
             generation_id: r.generation_id,
@@ -157,7 +169,9 @@ fn consumer(addr: SocketAddr) -> BaseConsumer {
 }
 
 fn owned(cs: &[&BaseConsumer]) -> usize {
-    cs.iter().map(|c| c.assignment().map(|a| a.count()).unwrap_or(0)).sum()
+    cs.iter()
+        .map(|c| c.assignment().map(|a| a.count()).unwrap_or(0))
+        .sum()
 }
 
 fn poll_until(cs: &[&BaseConsumer], done: impl Fn() -> bool) {
@@ -172,12 +186,16 @@ fn poll_until(cs: &[&BaseConsumer], done: impl Fn() -> bool) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = std::env::temp_dir().join(format!("busbar-groups-bench-broker-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("busbar-groups-bench-broker-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = BrokerConfig {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.clone(),
-        groups: GroupConfig { initial_rebalance_delay: Duration::ZERO, ..GroupConfig::default() },
+        groups: GroupConfig {
+            initial_rebalance_delay: Duration::ZERO,
+            ..GroupConfig::default()
+        },
         default_partitions: 6,
         ..BrokerConfig::default()
     };
@@ -187,10 +205,20 @@ async fn main() {
     let commit = OffsetCommitRequest::default()
         .with_group_id(GroupId(StrBytes::from_static_str("bench-commits")))
         .with_generation_id_or_member_epoch(-1)
-        .with_topics(vec![OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_static_str("bench"))).with_partitions(vec![
-            OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(42),
-        ])]);
-    let ceiling = hammer(addr, frame(ApiKey::ApiVersions, 3, 1, &ApiVersionsRequest::default())).await;
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("bench")))
+                .with_partitions(vec![
+                    OffsetCommitRequestPartition::default()
+                        .with_partition_index(0)
+                        .with_committed_offset(42),
+                ]),
+        ]);
+    let ceiling = hammer(
+        addr,
+        frame(ApiKey::ApiVersions, 3, 1, &ApiVersionsRequest::default()),
+    )
+    .await;
     let commits = hammer(addr, frame(ApiKey::OffsetCommit, 8, 1, &commit)).await;
     let in_process = rebalance_in_process().await;
     broker.store().ensure_topic("rebalance", 6).unwrap();
@@ -199,16 +227,26 @@ async fn main() {
         poll_until(&[&a, &b], || owned(&[&a, &b]) == 6);
         let start = Instant::now();
         let c = consumer(addr);
-        poll_until(&[&a, &b, &c], || owned(&[&a, &b, &c]) == 6 && [&a, &b, &c].iter().all(|x| owned(&[x]) == 2));
+        poll_until(&[&a, &b, &c], || {
+            owned(&[&a, &b, &c]) == 6 && [&a, &b, &c].iter().all(|x| owned(&[x]) == 2)
+        });
         start.elapsed()
     })
     .await
     .unwrap();
     println!("| figure | value | ceiling / target |");
     println!("|---|---|---|");
-    println!("| OffsetCommit requests/s ({CONNECTIONS} connections, {PIPELINE} pipelined) | {commits:.0} | ApiVersions on the same path: {ceiling:.0}/s; target >= 20,000 |");
-    println!("| rebalance of 3 members, last JoinGroup -> all SyncGroup answers (in-process) | {:.2} ms | target < 1 s |", in_process.as_secs_f64() * 1e3);
-    println!("| rebalance, librdkafka: third consumer created -> 3 x 2 partitions owned | {:.0} ms | includes the client's connect, FindCoordinator and the others' next heartbeat (100 ms) |", end_to_end.as_secs_f64() * 1e3);
+    println!(
+        "| OffsetCommit requests/s ({CONNECTIONS} connections, {PIPELINE} pipelined) | {commits:.0} | ApiVersions on the same path: {ceiling:.0}/s; target >= 20,000 |"
+    );
+    println!(
+        "| rebalance of 3 members, last JoinGroup -> all SyncGroup answers (in-process) | {:.2} ms | target < 1 s |",
+        in_process.as_secs_f64() * 1e3
+    );
+    println!(
+        "| rebalance, librdkafka: third consumer created -> 3 x 2 partitions owned | {:.0} ms | includes the client's connect, FindCoordinator and the others' next heartbeat (100 ms) |",
+        end_to_end.as_secs_f64() * 1e3
+    );
     broker.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

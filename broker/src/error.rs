@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use kafka_protocol::ResponseError;
 
+use crate::log::producer::SequenceError;
+
 /// Why a record batch was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BatchError {
@@ -28,6 +30,13 @@ pub enum BatchError {
     CrcMismatch { expected: u32, actual: u32 },
     #[error("produce request carries no record batch")]
     Empty,
+    #[error(
+        "record {offset_delta} of the batch has no key: a compacted topic (cleanup.policy=compact) keeps the \
+         latest record per key, so every record needs one"
+    )]
+    MissingKey { offset_delta: i32 },
+    #[error("record batch cannot be decoded: {reason}")]
+    Undecodable { reason: String },
 }
 
 /// Everything the broker library can fail with.
@@ -55,6 +64,12 @@ pub enum Error {
         partition: i32,
         size: usize,
         max: usize,
+    },
+    #[error("produce to {topic}/{partition} refused: {source}")]
+    Sequence {
+        topic: String,
+        partition: i32,
+        source: crate::log::producer::SequenceError,
     },
     #[error("topic {topic:?} does not exist")]
     UnknownTopic { topic: String },
@@ -109,9 +124,15 @@ impl Error {
                 | BatchError::BadLength { .. } => ResponseError::CorruptMessage,
                 BatchError::UnsupportedMagic { .. }
                 | BatchError::BadCounts { .. }
+                | BatchError::MissingKey { .. }
                 | BatchError::Empty => ResponseError::InvalidRecord,
+                BatchError::Undecodable { .. } => ResponseError::CorruptMessage,
             },
             Error::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
+            Error::Sequence { source, .. } => match source {
+                SequenceError::StaleEpoch { .. } => ResponseError::InvalidProducerEpoch,
+                SequenceError::OutOfOrder { .. } => ResponseError::OutOfOrderSequenceNumber,
+            },
             Error::UnknownTopic { .. } | Error::UnknownPartition { .. } => {
                 ResponseError::UnknownTopicOrPartition
             }

@@ -85,7 +85,7 @@ async fn configs_partitions_records_and_topics_are_administered_online() {
         config.get("retention.ms").unwrap().source,
         rdkafka::admin::ConfigSource::Default
     );
-    let bad = AlterConfig::new(ResourceSpecifier::Topic("adm")).set("cleanup.policy", "compact");
+    let bad = AlterConfig::new(ResourceSpecifier::Topic("adm")).set("cleanup.policy", "compress");
     // Refused with INVALID_CONFIG (rdkafka's AlterConfigs result does not surface per-resource errors, so the
     // proof is that nothing changed).
     let _ = admin.alter_configs(&[bad], &opts).await.unwrap();

@@ -31,10 +31,14 @@ async fn consumer_protocol_members_join_and_leave_mid_stream() {
         ledger.processed_count() >= 3600
     });
     // KIP-848 rebalances incrementally (revoke, then assign on a later heartbeat): wait for it to converge.
-    wait_until(Duration::from_secs(30), "the uniform assignor balances 3 members x 2 partitions", || {
-        let cover = ledger.wait_exact_cover(6, Duration::from_secs(30));
-        cover.len() == 3 && cover.values().all(|p| p.len() == 2)
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the uniform assignor balances 3 members x 2 partitions",
+        || {
+            let cover = ledger.wait_exact_cover(6, Duration::from_secs(30));
+            cover.len() == 3 && cover.values().all(|p| p.len() == 2)
+        },
+    );
     let cover = ledger.wait_exact_cover(6, Duration::from_secs(30));
     assert_eq!(cover.len(), 3, "{cover:?}");
     assert!(

@@ -30,6 +30,8 @@ pub struct BatchHeader {
     pub base_timestamp: i64,
     pub max_timestamp: i64,
     pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
     pub record_count: i32,
 }
 
@@ -53,8 +55,8 @@ impl BatchHeader {
         let base_timestamp = b.get_i64();
         let max_timestamp = b.get_i64();
         let producer_id = b.get_i64();
-        let _producer_epoch = b.get_i16();
-        let _base_sequence = b.get_i32();
+        let producer_epoch = b.get_i16();
+        let base_sequence = b.get_i32();
         let record_count = b.get_i32();
         Ok(Self {
             base_offset,
@@ -66,6 +68,8 @@ impl BatchHeader {
             base_timestamp,
             max_timestamp,
             producer_id,
+            producer_epoch,
+            base_sequence,
             record_count,
         })
     }
@@ -82,6 +86,22 @@ impl BatchHeader {
     /// Number of offsets the batch occupies.
     pub fn offset_count(&self) -> i64 {
         i64::from(self.last_offset_delta) + 1
+    }
+
+    /// Whether the batch comes from an idempotent (or transactional) producer.
+    pub fn has_producer_id(&self) -> bool {
+        self.producer_id >= 0
+    }
+
+    /// Sequence number of the batch's last record; sequences wrap from `i32::MAX` to 0, as Kafka's do.
+    pub fn last_sequence(&self) -> i32 {
+        let base = i64::from(self.base_sequence);
+        let last = base + i64::from(self.last_offset_delta);
+        if last > i64::from(i32::MAX) {
+            (last - i64::from(i32::MAX) - 1) as i32
+        } else {
+            last as i32
+        }
     }
 
     /// Whether the batch is a transaction control batch (commit/abort marker).

@@ -14,10 +14,12 @@ pub const SEGMENT_BYTES: &str = "segment.bytes";
 pub const SEGMENT_MS: &str = "segment.ms";
 pub const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 pub const CLEANUP_POLICY: &str = "cleanup.policy";
+pub const DELETE_RETENTION_MS: &str = "delete.retention.ms";
 
 /// Every topic config the broker understands, in the order DescribeConfigs lists them.
-pub const KEYS: [&str; 6] = [
+pub const KEYS: [&str; 7] = [
     CLEANUP_POLICY,
+    DELETE_RETENTION_MS,
     MAX_MESSAGE_BYTES,
     RETENTION_BYTES,
     RETENTION_MS,
@@ -38,6 +40,49 @@ pub struct TopicConfig {
     pub segment_ms: i64,
     /// Largest record batch a producer may send.
     pub max_message_bytes: usize,
+    /// cleanup.policy: delete old segments (retention), compact them (keep the latest record per key), or both.
+    pub cleanup: CleanupPolicy,
+    /// How long a tombstone (a record with a key and a null value) survives compaction, so consumers that are
+    /// behind still see the delete.
+    pub delete_retention_ms: i64,
+}
+
+/// cleanup.policy: `delete`, `compact`, or both (`compact,delete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupPolicy {
+    pub delete: bool,
+    pub compact: bool,
+}
+
+impl CleanupPolicy {
+    pub const DELETE: Self = Self {
+        delete: true,
+        compact: false,
+    };
+
+    /// Parses Kafka's list syntax: `delete`, `compact`, `compact,delete` (any order, spaces allowed).
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut policy = Self {
+            delete: false,
+            compact: false,
+        };
+        for item in value.split(',').map(str::trim) {
+            match item {
+                "delete" => policy.delete = true,
+                "compact" => policy.compact = true,
+                _ => return None,
+            }
+        }
+        (policy.delete || policy.compact).then_some(policy)
+    }
+
+    pub fn name(self) -> &'static str {
+        match (self.compact, self.delete) {
+            (true, true) => "compact,delete",
+            (true, false) => "compact",
+            _ => "delete",
+        }
+    }
 }
 
 impl Default for TopicConfig {
@@ -49,6 +94,8 @@ impl Default for TopicConfig {
             segment_bytes: 1 << 30,
             segment_ms: 7 * 24 * 3600 * 1000,
             max_message_bytes: 1_048_588,
+            cleanup: CleanupPolicy::DELETE,
+            delete_retention_ms: 24 * 3600 * 1000,
         }
     }
 }
@@ -88,11 +135,11 @@ impl TopicConfig {
                 self.max_message_bytes = at_least(int()?, 0).map_err(|r| invalid(&r))? as usize;
             }
             CLEANUP_POLICY => {
-                if value.trim() != "delete" {
-                    return Err(invalid(
-                        "only cleanup.policy=delete is supported (log compaction is not)",
-                    ));
-                }
+                self.cleanup = CleanupPolicy::parse(value)
+                    .ok_or_else(|| invalid("expected delete, compact or compact,delete"))?;
+            }
+            DELETE_RETENTION_MS => {
+                self.delete_retention_ms = at_least(int()?, 0).map_err(|r| invalid(&r))?
             }
             _ => {
                 return Err(invalid(&format!(
@@ -112,7 +159,8 @@ impl TopicConfig {
             SEGMENT_BYTES => self.segment_bytes.to_string(),
             SEGMENT_MS => self.segment_ms.to_string(),
             MAX_MESSAGE_BYTES => self.max_message_bytes.to_string(),
-            CLEANUP_POLICY => "delete".to_owned(),
+            CLEANUP_POLICY => self.cleanup.name().to_owned(),
+            DELETE_RETENTION_MS => self.delete_retention_ms.to_string(),
             _ => return None,
         })
     }
@@ -204,8 +252,15 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("segment.bytes"), "{err}");
         let mut compact = BTreeMap::new();
-        compact.insert(CLEANUP_POLICY.to_owned(), "compact".to_owned());
-        assert!(TopicConfig::default().with_overrides(&compact).is_err());
+        compact.insert(CLEANUP_POLICY.to_owned(), "delete, compact".to_owned());
+        let config = TopicConfig::default().with_overrides(&compact).unwrap();
+        assert_eq!(config.get(CLEANUP_POLICY).unwrap(), "compact,delete");
+        compact.insert(CLEANUP_POLICY.to_owned(), "compress".to_owned());
+        let err = TopicConfig::default().with_overrides(&compact).unwrap_err();
+        assert!(
+            err.to_string().contains("expected delete, compact"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,11 +14,16 @@ use kafka_protocol::records::RecordBatchDecoder;
 use tracing::{info, warn};
 
 use super::batch::{self, BatchHeader};
+use super::cleaner::{self, Cleaned, SegmentRef};
 use super::config::{TopicConfig, write_atomic};
+use super::producer::{Checked, ProducerStates};
 use super::segment::{Recovery, Segment};
 use crate::error::{Error, Result};
 
 const LOG_START_FILE: &str = "log-start-offset";
+/// Segments at the log's end replayed on start to rebuild the idempotent producers' state. The batches a
+/// producer may still retry are the last ones it wrote before the restart, so they are in the tail.
+const PRODUCER_RECOVERY_SEGMENTS: usize = 2;
 
 pub struct Partition {
     pub topic: String,
@@ -26,6 +31,11 @@ pub struct Partition {
     dir: PathBuf,
     segments: Vec<Segment>,
     log_start_offset: i64,
+    producers: ProducerStates,
+    /// Compaction bookkeeping: closed segments from this base offset on have not been cleaned yet.
+    cleaned_up_to: i64,
+    /// When a tombstone kept by the last cleaning expires (a new pass is due then).
+    tombstone_expiry: Option<i64>,
 }
 
 /// Where a fetch reads, resolved under the lock and executed outside it.
@@ -54,6 +64,8 @@ impl Partition {
         now_ms: i64,
     ) -> Result<Self> {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        // Scratch files of a compaction interrupted by a crash; the segments they were made from are intact.
+        let _ = std::fs::remove_dir_all(dir.join(".cleaning"));
         let mut bases = Vec::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
             let name = entry.map_err(|e| Error::io(&dir, e))?.file_name();
@@ -73,13 +85,14 @@ impl Partition {
                 // A segment that does not start where the previous one ends would be a gap: drop it and the rest.
                 warn!(%topic, partition = index, base, "segment does not continue the log; dropping it and later ones");
                 for &later in &bases[i..] {
-                    Segment::open(&dir, later, Recovery::Trusted, now_ms)?
+                    Segment::open(&dir, later, Recovery::Trusted, now_ms, true)?
                         .0
                         .delete()?;
                 }
                 break;
             }
-            let (segment, cut) = Segment::open(&dir, base, recovery, now_ms)?;
+            let closed = i + 1 < bases.len();
+            let (segment, cut) = Segment::open(&dir, base, recovery, now_ms, closed)?;
             if cut > 0 {
                 warn!(%topic, partition = index, segment = %segment.path().display(), bytes = cut,
                     "truncated a torn or corrupt tail");
@@ -96,12 +109,22 @@ impl Partition {
         let first = segments[0].base_offset;
         let end = segments.last().map_or(0, Segment::next_offset);
         let log_start_offset = persisted.unwrap_or(first).clamp(first, end);
+        let mut producers = ProducerStates::default();
+        let tail = segments.len().saturating_sub(PRODUCER_RECOVERY_SEGMENTS);
+        for segment in &segments[tail..] {
+            for header in segment.headers() {
+                producers.observe(&header);
+            }
+        }
         Ok(Self {
             topic: topic.to_owned(),
             index,
             dir,
             segments,
             log_start_offset,
+            producers,
+            cleaned_up_to: 0,
+            tombstone_expiry: None,
         })
     }
 
@@ -127,13 +150,31 @@ impl Partition {
     }
 
     /// Stamps offsets on validated batches and appends them. Returns the first offset assigned and the file
-    /// that now holds them (for fsync).
+    /// that now holds them (for fsync). Batches of idempotent producers are checked first: a retry of a batch
+    /// already written appends nothing and returns the original offset (see [`super::producer`]).
     pub fn append(
         &mut self,
         batches: &[(BatchHeader, Bytes)],
         config: &TopicConfig,
         now_ms: i64,
     ) -> Result<(i64, Arc<File>)> {
+        let mut producer_updates = None;
+        if batches.iter().any(|(h, _)| h.has_producer_id()) {
+            let headers: Vec<BatchHeader> = batches.iter().map(|(h, _)| *h).collect();
+            match self.producers.check(&headers, self.next_offset()) {
+                Ok(Checked::Append(updates)) => producer_updates = Some(updates),
+                Ok(Checked::Duplicate(original)) => {
+                    return Ok((original.base_offset, Arc::clone(self.active().file())));
+                }
+                Err(source) => {
+                    return Err(Error::Sequence {
+                        topic: self.topic.clone(),
+                        partition: self.index,
+                        source,
+                    });
+                }
+            }
+        }
         let total: usize = batches.iter().map(|(h, _)| h.total_len()).sum();
         let active = self.active();
         let too_old = now_ms - active.created_ms >= config.segment_ms;
@@ -154,7 +195,11 @@ impl Partition {
         }
         let active = self.active();
         active.append(&data, &headers)?;
-        Ok((base_offset, Arc::clone(active.file())))
+        let file = Arc::clone(active.file());
+        if let Some(updates) = producer_updates {
+            self.producers.apply(updates);
+        }
+        Ok((base_offset, file))
     }
 
     /// Closes the active segment and starts a new one at the next offset.
@@ -299,7 +344,7 @@ impl Partition {
         }
         let mut deleted = 0;
         let mut total = self.size_bytes() as i64;
-        while self.segments.len() > 1 {
+        while config.cleanup.delete && self.segments.len() > 1 {
             let oldest = &self.segments[0];
             let by_time = config.retention_ms >= 0
                 && now_ms - oldest.max_timestamp().max(0) > config.retention_ms;
@@ -317,6 +362,72 @@ impl Partition {
         }
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         Ok(deleted)
+    }
+
+    /// The closed segments to compact, when a cleaning pass is due: a segment was closed since the last pass,
+    /// or a tombstone it kept has expired.
+    /// Returns the segments, the scratch directory and the base offset of the active segment (where the next
+    /// dirty segment will start).
+    pub fn compaction_plan(&self, now_ms: i64) -> Option<(Vec<SegmentRef>, PathBuf, i64)> {
+        let closed = &self.segments[..self.segments.len() - 1];
+        let dirty = closed
+            .last()
+            .is_some_and(|s| s.base_offset >= self.cleaned_up_to);
+        let tombstones_due = self.tombstone_expiry.is_some_and(|t| t <= now_ms);
+        if !(dirty || tombstones_due) {
+            return None;
+        }
+        let refs = closed
+            .iter()
+            .map(|s| SegmentRef {
+                base_offset: s.base_offset,
+                file: Arc::clone(s.file()),
+                path: s.path().to_owned(),
+                size: s.size(),
+            })
+            .collect();
+        let active_base = self.segments.last().map_or(0, |s| s.base_offset);
+        Some((refs, self.dir.join(".cleaning"), active_base))
+    }
+
+    /// Swaps cleaned segments in for the ones they were made from. A segment deleted or changed meanwhile
+    /// (retention, DeleteRecords) is skipped and its scratch files dropped.
+    pub fn install_cleaned(
+        &mut self,
+        cleaned: Vec<Cleaned>,
+        stats: &cleaner::Stats,
+        planned_up_to: i64,
+        now_ms: i64,
+    ) -> Result<usize> {
+        let mut installed = 0;
+        for c in cleaned {
+            let slot = self.segments[..self.segments.len() - 1]
+                .iter()
+                .position(|s| s.base_offset == c.base_offset && s.size() == c.source_size);
+            if let Some(i) = slot {
+                let target = self.segments[i].path().to_owned();
+                let scratch_log = super::segment::log_path(&c.scratch, c.base_offset);
+                for ext in ["index", "timeindex", "log"] {
+                    let from = scratch_log.with_extension(ext);
+                    let to = target.with_extension(ext);
+                    std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+                }
+                super::config::sync_dir(&self.dir)?;
+                let (segment, _) =
+                    Segment::open(&self.dir, c.base_offset, Recovery::Trusted, now_ms, true)?;
+                self.segments[i] = segment;
+                installed += 1;
+            }
+            let _ = std::fs::remove_dir_all(&c.scratch);
+        }
+        self.cleaned_up_to = planned_up_to;
+        self.tombstone_expiry = stats.next_tombstone_expiry;
+        if installed > 0 {
+            info!(topic = %self.topic, partition = self.index, segments = installed,
+                records_removed = stats.records_removed, bytes_before = stats.bytes_before,
+                bytes_after = stats.bytes_after, "log compacted");
+        }
+        Ok(installed)
     }
 
     /// Flushes the active segment to disk.

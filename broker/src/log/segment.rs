@@ -102,11 +102,16 @@ impl Segment {
     }
 
     /// Opens an existing segment. Returns the segment and the number of bytes cut from a torn or corrupt tail.
+    ///
+    /// `closed` says the segment is not the partition's last: it may then have offset gaps between batches (log
+    /// compaction removes records but keeps offsets). The active segment must be gapless, which is how a torn
+    /// or corrupt tail is recognised.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         recovery: Recovery,
         now_ms: i64,
+        closed: bool,
     ) -> Result<(Self, u64)> {
         let log_path = log_path(dir, base_offset);
         let file = open_rw(&log_path, false)?;
@@ -120,7 +125,8 @@ impl Segment {
             segment.reset_indexes()?;
         }
         let verify = recovery == Recovery::Full;
-        let (valid_end, next_offset) = segment.scan(start_pos, start_offset, file_len, verify)?;
+        let (valid_end, next_offset) =
+            segment.scan(start_pos, start_offset, file_len, verify, closed)?;
         segment.size = valid_end;
         segment.next_offset = next_offset;
         let cut = file_len - valid_end;
@@ -251,14 +257,17 @@ impl Segment {
         mut next_offset: i64,
         file_len: u64,
         verify: bool,
+        allow_gaps: bool,
     ) -> Result<(u64, i64)> {
         self.size = pos;
         self.bytes_since_index = INDEX_INTERVAL; // index the first batch scanned
         while let Some(header) = self.read_header(pos, file_len) {
-            if header.base_offset != next_offset
-                || header.magic != 2
-                || header.last_offset_delta < 0
-            {
+            let in_sequence = if allow_gaps {
+                header.base_offset >= next_offset
+            } else {
+                header.base_offset == next_offset
+            };
+            if !in_sequence || header.magic != 2 || header.last_offset_delta < 0 {
                 break;
             }
             let end = pos + header.total_len() as u64;
@@ -288,6 +297,20 @@ impl Segment {
         let mut raw = [0u8; HEADER_LEN];
         self.file.read_exact_at(&mut raw, pos).ok()?;
         BatchHeader::parse(&raw).ok()
+    }
+
+    /// The headers of every batch in the segment, in order (producer state recovery reads the log's tail).
+    pub fn headers(&self) -> Vec<BatchHeader> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Some(h) = self.read_header(pos, self.size) {
+            if h.total_len() < HEADER_LEN {
+                break;
+            }
+            out.push(h);
+            pos += h.total_len() as u64;
+        }
+        out
     }
 
     /// Adds index entries for a batch written at `pos` and updates the segment's bookkeeping.

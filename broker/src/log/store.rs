@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 use uuid::Uuid;
 
 use super::batch;
+use super::cleaner;
 use super::config::{TopicConfig, sync_dir};
 use super::flush::GroupCommit;
 use super::partition::{Offsets, Partition};
@@ -103,6 +104,23 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Compacted topics keep the latest record per key, so a record without a key is refused, as Kafka does.
+fn require_keys(batch: &Bytes) -> std::result::Result<(), crate::error::BatchError> {
+    use crate::error::BatchError;
+    let mut buf = batch.clone();
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| {
+        BatchError::Undecodable {
+            reason: e.to_string(),
+        }
+    })?;
+    match set.records.iter().find(|r| r.key.is_none()) {
+        Some(r) => Err(BatchError::MissingKey {
+            offset_delta: (r.offset - set.records[0].offset) as i32,
+        }),
+        None => Ok(()),
+    }
 }
 
 impl LogStore {
@@ -206,6 +224,15 @@ impl LogStore {
                 size: h.total_len(),
                 max: config.max_message_bytes,
             });
+        }
+        if config.cleanup.compact {
+            for (_, bytes) in &batches {
+                require_keys(bytes).map_err(|source| Error::Batch {
+                    topic: topic.to_owned(),
+                    partition,
+                    source,
+                })?;
+            }
         }
         let (base_offset, log_start_offset, file) = {
             let mut log = p.lock().expect("partition lock");
@@ -337,11 +364,36 @@ impl LogStore {
             let config = *topic.config.read().expect("config lock");
             let partitions = topic.partitions.read().expect("partitions lock").clone();
             for p in partitions {
-                let mut log = p.lock().expect("partition lock");
-                match log.housekeep(&config, now_ms()) {
-                    Ok(n) => deleted += n,
-                    Err(err) => {
-                        error!(topic = %topic.name, partition = log.index, error = %err, "housekeeping failed")
+                let plan = {
+                    let mut log = p.lock().expect("partition lock");
+                    match log.housekeep(&config, now_ms()) {
+                        Ok(n) => deleted += n,
+                        Err(err) => {
+                            error!(topic = %topic.name, partition = log.index, error = %err, "housekeeping failed")
+                        }
+                    }
+                    config
+                        .cleanup
+                        .compact
+                        .then(|| log.compaction_plan(now_ms()))
+                        .flatten()
+                };
+                if let Some((segments, scratch, planned_up_to)) = plan {
+                    // Cleaning reads and writes outside the lock; only the swap holds it.
+                    let now = now_ms();
+                    let result =
+                        cleaner::clean(&segments, &scratch, config.delete_retention_ms, now)
+                            .and_then(|(cleaned, stats)| {
+                                p.lock().expect("partition lock").install_cleaned(
+                                    cleaned,
+                                    &stats,
+                                    planned_up_to,
+                                    now,
+                                )
+                            });
+                    if let Err(err) = result {
+                        error!(topic = %topic.name, error = %err, "log compaction failed");
+                        let _ = std::fs::remove_dir_all(&scratch);
                     }
                 }
             }

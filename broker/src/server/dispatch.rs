@@ -39,6 +39,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
@@ -226,6 +227,9 @@ pub fn route(ctx: &Ctx, request: Request) -> Result<Outgoing, RequestError> {
         ),
         RequestKind::ConsumerGroupDescribe(req) => {
             Reply::Now(handlers::consumer_group_describe::handle(ctx, req, version).into())
+        }
+        RequestKind::InitProducerId(req) => {
+            Reply::Now(handlers::init_producer_id::handle(ctx, req).into())
         }
         // `decode` only lets through APIs listed in SUPPORTED, and each has an arm above.
         _ => {

@@ -34,6 +34,7 @@ fn broker_key(key: &str) -> &'static str {
         config::MAX_MESSAGE_BYTES => "message.max.bytes",
         config::RETENTION_BYTES => "log.retention.bytes",
         config::RETENTION_MS => "log.retention.ms",
+        config::DELETE_RETENTION_MS => "log.cleaner.delete.retention.ms",
         config::SEGMENT_BYTES => "log.segment.bytes",
         _ => "log.roll.ms",
     }
