@@ -23,7 +23,119 @@ pub(crate) struct PathEntry {
     pub(crate) interior: bool,
 }
 
-pub(crate) type PathTable = FxHashMap<Box<str>, PathEntry>;
+/// The paths some pattern names, as a tree of event keys: looking up a key costs a hash of the key alone, not
+/// of the whole dotted path, and no path string is built. Keys containing dots (and empty keys, which EventBridge
+/// joins without a dot at the top level) go through the table of whole dotted paths, so `{"a.b": 1}` and
+/// `{"a": {"b": 1}}` still land on the same path.
+#[derive(Debug)]
+pub(crate) struct PathTable {
+    /// Node 0 is the event object itself.
+    nodes: Vec<PathNode>,
+    by_path: FxHashMap<Box<str>, u32>,
+}
+
+#[derive(Debug, Default)]
+struct PathNode {
+    entry: PathEntry,
+    path: Box<str>,
+    /// Children by plain key (non-empty, no dot).
+    children: FxHashMap<Box<str>, u32>,
+}
+
+impl Default for PathTable {
+    fn default() -> Self {
+        // The event object is also the path "" (an empty key at the top level joins to the empty path, so its
+        // contents are read like the event's own), hence interior.
+        let root = PathNode {
+            entry: PathEntry {
+                field: None,
+                interior: true,
+            },
+            ..PathNode::default()
+        };
+        PathTable {
+            nodes: vec![root],
+            by_path: FxHashMap::default(),
+        }
+    }
+}
+
+pub(crate) const ROOT: u32 = 0;
+
+impl PathTable {
+    /// Register a dotted path read by `field`.
+    pub(crate) fn register(&mut self, path: &str, field: u32) {
+        let node = self.node(path);
+        self.nodes[node as usize].entry.field = Some(field);
+        // Every prefix ending before a '.' is interior: event keys that contain dots land on the same paths.
+        for (i, _) in path.match_indices('.') {
+            let node = self.node(&path[..i]);
+            self.nodes[node as usize].entry.interior = true;
+        }
+    }
+
+    fn node(&mut self, path: &str) -> u32 {
+        if path.is_empty() {
+            return ROOT;
+        }
+        if let Some(&n) = self.by_path.get(path) {
+            return n;
+        }
+        let n = self.nodes.len() as u32;
+        self.nodes.push(PathNode {
+            path: path.into(),
+            ..PathNode::default()
+        });
+        self.by_path.insert(path.into(), n);
+        let (parent, key) = match path.rfind('.') {
+            Some(i) => (Some(&path[..i]), &path[i + 1..]),
+            None => (None, path),
+        };
+        if !key.is_empty() {
+            let parent = match parent {
+                Some(p) => self.node(p),
+                None => ROOT,
+            };
+            self.nodes[parent as usize].children.insert(key.into(), n);
+        }
+        n
+    }
+
+    /// The node reached from `node` by an event key, if some pattern path goes through it.
+    pub(crate) fn child(&self, node: u32, key: &str) -> Option<u32> {
+        let n = &self.nodes[node as usize];
+        let plain = !key.is_empty() && !key.contains('.');
+        // Joined as EventBridge flattens: after the empty path a key is not preceded by a dot, so an empty
+        // top-level key leads back to the empty path.
+        if node == ROOT {
+            return if plain {
+                n.children.get(key).copied()
+            } else if key.is_empty() {
+                Some(ROOT)
+            } else {
+                self.by_path.get(key).copied()
+            };
+        }
+        if plain {
+            return n.children.get(key).copied();
+        }
+        self.by_path
+            .get(format!("{}.{key}", n.path).as_str())
+            .copied()
+    }
+
+    pub(crate) fn entry(&self, node: u32) -> PathEntry {
+        self.nodes[node as usize].entry
+    }
+
+    /// Dotted paths some pattern reads.
+    pub(crate) fn field_paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.entry.field.is_some())
+            .map(|n| n.path.as_ref())
+    }
+}
 
 /// One extracted leaf: the field it feeds, the array element it sits in (see [`ArrayElement`]) and its value.
 #[derive(Debug, Clone)]
@@ -48,6 +160,9 @@ pub(crate) struct ArrayElement {
 pub(crate) struct Elements {
     pub(crate) list: Vec<ArrayElement>,
     pub(crate) arrays: u32,
+    /// An array sits at the empty path (an empty top-level key): fields with different first keys can then
+    /// share it.
+    pub(crate) at_root: bool,
 }
 
 impl Elements {
@@ -58,6 +173,7 @@ impl Elements {
             array: u32::MAX,
         });
         self.arrays = 0;
+        self.at_root = false;
     }
 
     pub(crate) fn new_array(&mut self) -> u32 {
@@ -74,21 +190,18 @@ impl Elements {
 pub(crate) fn scan<'a>(
     bytes: &'a [u8],
     table: &PathTable,
-    path: &mut String,
     elements: &mut Elements,
     out: &mut Vec<Found<'a>>,
 ) -> Result<(), EventError> {
     let text = std::str::from_utf8(bytes).map_err(|e| EventError::Utf8 {
         offset: e.valid_up_to(),
     })?;
-    path.clear();
     elements.reset();
     let mut s = Scanner {
         text,
         b: bytes,
         i: 0,
         table,
-        path,
         out,
         elements,
         element: 0,
@@ -105,7 +218,7 @@ pub(crate) fn scan<'a>(
         };
         return Err(EventError::NotAnObject { found });
     }
-    s.object(0, true)?;
+    s.object(0, Some(ROOT))?;
     s.ws();
     if s.i != s.b.len() {
         return Err(s.err("trailing characters after the event object"));
@@ -118,7 +231,6 @@ struct Scanner<'a, 't> {
     b: &'a [u8],
     i: usize,
     table: &'t PathTable,
-    path: &'t mut String,
     out: &'t mut Vec<Found<'a>>,
     elements: &'t mut Elements,
     /// The array element the scanner is in (0: none).
@@ -153,8 +265,8 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// An object at the current path. `interior`: some needed path lies below, so keys are looked up.
-    fn object(&mut self, depth: usize, interior: bool) -> Result<(), EventError> {
+    /// An object. `node`: the path node it sits at when some needed path lies below, so keys are looked up.
+    fn object(&mut self, depth: usize, node: Option<u32>) -> Result<(), EventError> {
         if depth >= MAX_DEPTH {
             return Err(EventError::TooDeep {
                 offset: self.i,
@@ -172,20 +284,13 @@ impl<'a> Scanner<'a, '_> {
             if self.peek() != Some(b'"') {
                 return Err(self.err("expected a string key"));
             }
-            if interior {
+            if let Some(node) = node {
                 let key = self.string()?;
                 self.expect(b':', "expected ':' after a key")?;
-                let len = self.path.len();
-                if len > 0 {
-                    self.path.push('.');
-                }
-                self.path.push_str(&key);
-                let entry = self.table.get(self.path.as_str()).copied();
-                match entry {
-                    Some(entry) => self.value(depth + 1, entry)?,
+                match self.table.child(node, &key) {
+                    Some(child) => self.value(depth + 1, child)?,
                     None => self.skip(depth + 1)?,
                 }
-                self.path.truncate(len);
             } else {
                 self.skip_string()?;
                 self.expect(b':', "expected ':' after a key")?;
@@ -204,12 +309,13 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// A value at a path the matcher needs.
-    fn value(&mut self, depth: usize, entry: PathEntry) -> Result<(), EventError> {
+    fn value(&mut self, depth: usize, node: u32) -> Result<(), EventError> {
+        let entry = self.table.entry(node);
         self.ws();
         let leaf = match self.peek() {
             Some(b'{') => {
                 return if entry.interior {
-                    self.object(depth, true)
+                    self.object(depth, Some(node))
                 } else {
                     self.skip(depth)
                 };
@@ -228,10 +334,11 @@ impl<'a> Scanner<'a, '_> {
                     return Ok(());
                 }
                 let array = self.elements.new_array();
+                self.elements.at_root |= node == ROOT;
                 let outer = self.element;
                 loop {
                     self.element = self.elements.new_element(outer, array);
-                    let r = self.value(depth + 1, entry);
+                    let r = self.value(depth + 1, node);
                     self.element = outer;
                     r?;
                     self.ws();
@@ -284,7 +391,7 @@ impl<'a> Scanner<'a, '_> {
     fn skip(&mut self, depth: usize) -> Result<(), EventError> {
         self.ws();
         match self.peek() {
-            Some(b'{') => self.object(depth, false),
+            Some(b'{') => self.object(depth, None),
             Some(b'[') => {
                 if depth >= MAX_DEPTH {
                     return Err(EventError::TooDeep {
@@ -366,7 +473,11 @@ impl<'a> Scanner<'a, '_> {
                 return Err(self.err("unterminated string"));
             };
             let j = i + off;
-            if self.b[i..j].iter().any(|&c| c < 0x20) {
+            // A branch-free fold vectorises; control characters are rare, so find one only on failure.
+            if self.b[i..j]
+                .iter()
+                .fold(false, |seen, &c| seen | (c < 0x20))
+            {
                 self.i = i + self.b[i..j].iter().position(|&c| c < 0x20).unwrap_or(0);
                 return Err(self.err("control character inside a string"));
             }

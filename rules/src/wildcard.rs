@@ -92,6 +92,11 @@ impl Wildcard {
         &self.pieces[0]
     }
 
+    /// The literal text after the last `*` (the whole value when there is no star).
+    pub(crate) fn literal_suffix(&self) -> &str {
+        self.pieces.last().expect("never empty")
+    }
+
     /// True when the value has no `*` at all: then it is an exact match.
     pub(crate) fn is_exact(&self) -> bool {
         self.pieces.len() == 1

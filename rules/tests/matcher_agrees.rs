@@ -7,7 +7,7 @@ use busbar_rules::{Event, MatchScratch, MatcherBuilder, Pattern, PatternOptions}
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const KEYS: &[&str] = &["a", "b", "c", "b.c"];
+const KEYS: &[&str] = &["a", "b", "c", "b.c", "", "a."];
 
 fn scalar() -> impl Strategy<Value = Value> {
     prop_oneof![

@@ -79,7 +79,7 @@ fn join(acc: &mut Vec<Outcome>, other: &[Outcome], tmp: &mut Vec<Outcome>) {
 /// Whether the branch's fields (`(field, value list)`, `leaves` sorted by field) can all be satisfied by
 /// array-consistent values. `None` when the branch has more fields needing the check than [`MAX_FIELDS`].
 pub(crate) fn consistent_match<'c>(
-    fields: impl Iterator<Item = (u32, &'c [Cond])>,
+    fields: impl Iterator<Item = (u32, &'c [Cond])> + Clone,
     leaves: &[Found<'_>],
     elements: &[ArrayElement],
     arrays: u32,
@@ -101,7 +101,14 @@ pub(crate) fn consistent_match<'c>(
     s.involved.clear();
     let root = &mut s.elements[0];
     root.stamp = generation;
+    root.values = 0;
+    root.present = 0;
     root.child_arrays.clear();
+    // With an `exists: false` field, a field satisfied outside every array may still better take a value
+    // inside one: choosing an element can make the other field absent.
+    let negatives = fields
+        .clone()
+        .any(|(_, conds)| conds.iter().any(|c| matches!(c, Cond::Exists(false))));
 
     let mut required: Mask = 0;
     let mut may_be_absent: Mask = 0;
@@ -119,7 +126,8 @@ pub(crate) fn consistent_match<'c>(
         };
         // A satisfying value outside every array is consistent with any choice; a value outside every array
         // keeps an `exists: false` field present whatever is chosen.
-        if run.iter().any(|f| f.element == 0 && satisfies(f)) {
+        let at_root = run.iter().any(|f| f.element == 0 && satisfies(f));
+        if at_root && !negatives {
             continue;
         }
         let can_be_absent = conds.iter().any(|c| matches!(c, Cond::Exists(false)))
@@ -127,13 +135,16 @@ pub(crate) fn consistent_match<'c>(
         if run.is_empty() && can_be_absent {
             continue;
         }
-        let mut any = false;
         if next_bit == MAX_FIELDS {
             return None;
         }
         let bit: Mask = 1 << next_bit;
         next_bit += 1;
-        for f in run {
+        if at_root {
+            s.elements[0].values |= bit;
+        }
+        let mut any = at_root;
+        for f in run.iter().filter(|f| f.element != 0) {
             let sat = satisfies(f);
             any |= sat;
             if sat || can_be_absent {
@@ -197,7 +208,7 @@ pub(crate) fn consistent_match<'c>(
         }
     }
     outcomes.clear();
-    outcomes.push((0, 0));
+    outcomes.push((states[0].values, states[0].present));
     for &a in &states[0].child_arrays {
         let arr = close(&mut array_states[a as usize]);
         join(outcomes, &arr.outcomes, tmp);

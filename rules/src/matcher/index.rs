@@ -149,6 +149,18 @@ impl Numeric {
     }
 }
 
+/// How a condition went into the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Indexed {
+    /// It cannot drive matching (`anything-but`, `exists: false`).
+    No,
+    /// A hit proves the condition.
+    Proven,
+    /// A hit is necessary, not sufficient: the branch verifies the condition (a wildcard keyed by its literal
+    /// prefix or suffix, checked only for branches whose other anchors hit too).
+    Verify,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct FieldIndex {
     strs: FxHashMap<Box<str>, Vec<Hit>>,
@@ -170,6 +182,9 @@ pub(crate) struct FieldIndex {
     scan_strings: Vec<Hit>,
     /// Conditions satisfied as soon as the field has any value.
     pub(crate) exists: Vec<Hit>,
+    /// Distinct literal prefixes and suffixes of this field's wildcards: a wildcard is keyed by the end that
+    /// splits the rules better.
+    pub(crate) wildcard_affixes: (usize, usize),
 }
 
 impl FieldIndex {
@@ -180,7 +195,7 @@ impl FieldIndex {
         cond: &Cond,
         hit: Hit,
         add_check: &mut dyn FnMut(&Cond) -> u32,
-    ) -> bool {
+    ) -> Indexed {
         match cond {
             Cond::Exact(Literal::Str(s)) => {
                 self.strs.entry(s.as_str().into()).or_default().push(hit)
@@ -212,7 +227,7 @@ impl FieldIndex {
             } => self.suffix_ic.add(text, hit),
             Cond::Numeric(r) => self.numeric.ranges.push((*r, hit)),
             Cond::Exists(true) => self.exists.push(hit),
-            Cond::Exists(false) | Cond::AnythingBut(_) => return false,
+            Cond::Exists(false) | Cond::AnythingBut(_) => return Indexed::No,
             Cond::Cidr(Cidr::V4 { net, len }) => {
                 self.cidr_v4.entry((*len, *net)).or_default().push(hit);
                 if !self.cidr_v4_lens.contains(len) {
@@ -230,6 +245,21 @@ impl FieldIndex {
                 .entry(w.literal_prefix().into())
                 .or_default()
                 .push(hit),
+            Cond::Wildcard(w)
+                if hit.check.is_none()
+                    && !(w.literal_prefix().is_empty() && w.literal_suffix().is_empty()) =>
+            {
+                let (prefix, suffix) = (w.literal_prefix(), w.literal_suffix());
+                let (prefixes, suffixes) = self.wildcard_affixes;
+                let by_suffix = prefix.is_empty()
+                    || (!suffix.is_empty() && (suffixes, suffix.len()) > (prefixes, prefix.len()));
+                if by_suffix {
+                    self.suffix.add(suffix, hit);
+                } else {
+                    self.prefix.add(prefix, hit);
+                }
+                return Indexed::Verify;
+            }
             Cond::Wildcard(w) => {
                 let checked = Hit {
                     cond: hit.cond,
@@ -248,7 +278,7 @@ impl FieldIndex {
             Cond::All(all) => {
                 // Index through one component that has a key; the whole conjunction is the check.
                 let Some(guard) = all.iter().find(|c| !matches!(c, Cond::AnythingBut(_))) else {
-                    return false;
+                    return Indexed::No;
                 };
                 let check = add_check(cond);
                 let guarded = Hit {
@@ -256,10 +286,14 @@ impl FieldIndex {
                     check: Some(check),
                 };
                 let mut no_more_checks = |_: &Cond| check;
-                return self.add(guard, guarded, &mut no_more_checks);
+                return match self.add(guard, guarded, &mut no_more_checks) {
+                    Indexed::No => Indexed::No,
+                    // The check is the whole conjunction, so a hit that passes it proves the condition.
+                    Indexed::Proven | Indexed::Verify => Indexed::Proven,
+                };
             }
         }
-        true
+        Indexed::Proven
     }
 
     pub(crate) fn finish(&mut self) {

@@ -9,6 +9,7 @@
 
 mod arrays;
 mod index;
+mod pairs;
 
 use rustc_hash::FxHashMap;
 use serde_json::Value;
@@ -16,8 +17,9 @@ use serde_json::Value;
 use crate::error::EventError;
 use crate::eval::Leaf;
 use crate::pattern::{Cond, Pattern, Scalar, test_field};
-use crate::scan::{Elements, Found, PathEntry, PathTable, scan};
-use index::{FieldIndex, Hit};
+use crate::scan::{Elements, Found, PathTable, ROOT, scan};
+use index::{FieldIndex, Hit, Indexed};
+use pairs::PairIndex;
 
 /// The caller's identifier for a rule (its position in the caller's rule list, say).
 pub type RuleId = usize;
@@ -52,12 +54,16 @@ impl MatcherBuilder {
             paths: PathTable::default(),
             fields: Vec::new(),
             conds: Vec::new(),
+            lists: Vec::new(),
+            verify: Vec::new(),
             checks: Vec::new(),
             branches: Vec::new(),
             always: Vec::new(),
             rule_ids: Vec::new(),
             fields_with_exists: Vec::new(),
+            pairs: Vec::new(),
         };
+        let mut pair_of: FxHashMap<(u32, u32), usize> = FxHashMap::default();
         // Pass 1: expand every pattern into AND-branches and learn, per field, how many distinct exact values
         // rules ask for: that is how well a condition on the field splits the rule set.
         let mut field_of: FxHashMap<String, u32> = FxHashMap::default();
@@ -90,15 +96,29 @@ impl MatcherBuilder {
         }
         let mut distinct: Vec<rustc_hash::FxHashSet<String>> =
             vec![Default::default(); m.fields.len()];
+        let mut affixes: Vec<[rustc_hash::FxHashSet<&str>; 2]> =
+            (0..m.fields.len()).map(|_| Default::default()).collect();
         for (_, conj) in &expanded {
             for (field, conds) in conj {
                 for c in conds {
-                    if let Cond::Exact(lit) = c {
-                        distinct[*field as usize].insert(format!("{lit:?}"));
+                    match c {
+                        Cond::Exact(lit) => {
+                            distinct[*field as usize].insert(format!("{lit:?}"));
+                        }
+                        Cond::Wildcard(w) => {
+                            let [p, s] = &mut affixes[*field as usize];
+                            p.insert(w.literal_prefix());
+                            s.insert(w.literal_suffix());
+                        }
+                        _ => {}
                     }
                 }
             }
         }
+        for (f, [p, s]) in affixes.iter().enumerate() {
+            m.fields[f].wildcard_affixes = (p.len(), s.len());
+        }
+        drop(affixes);
         // Pass 2: each branch is driven by one anchor condition, the one expected to let the fewest events
         // through; the others are verified only when the anchor hits. The work per event then follows the rules
         // that nearly match, not the size of the rule set.
@@ -113,7 +133,9 @@ impl MatcherBuilder {
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             // A weak best anchor (a field with few distinct values) lets many branches through; a second anchor
             // then makes candidates the intersection, counted cheaply instead of verified one by one.
+            let pair = pair_anchor(&conj, &distinct, ranked.first().map_or(0.0, |r| r.1));
             let anchors: Vec<usize> = match ranked.as_slice() {
+                _ if pair.is_some() => vec![],
                 [] => vec![],
                 [(first, s), (second, s2), ..] if *s < WEAK_ANCHOR && *s2 >= 2.0 => {
                     vec![*first, *second]
@@ -122,26 +144,51 @@ impl MatcherBuilder {
             };
             let mut verify = Vec::new();
             let first_cond = m.conds.len() as u32;
+            let conj_fields: Vec<u32> = conj.iter().map(|(f, _)| *f).collect();
+            let conj_conds: Vec<Vec<Cond>> = conj.iter().map(|(_, c)| c.clone()).collect();
             let arrays = may_share_array(&conj, &field_names);
             for (i, (field, conds)) in conj.into_iter().enumerate() {
                 let cond = m.conds.len() as u32;
-                let is_anchor = anchors.contains(&i);
-                if is_anchor {
-                    m.index_condition(cond, field, &conds);
+                if let Some((a, b)) = pair {
+                    if i == a {
+                        let (fa, fb) = (field, conj_fields[b]);
+                        let key = (fa.min(fb), fa.max(fb));
+                        let idx = *pair_of.entry(key).or_insert_with(|| {
+                            m.pairs.push(PairIndex::new(key.0, key.1));
+                            m.pairs.len() - 1
+                        });
+                        let la = pairs::exact_literals(&conds).expect("chosen as exact");
+                        let lb = pairs::exact_literals(&conj_conds[b]).expect("chosen as exact");
+                        if fa < fb {
+                            m.pairs[idx].add(&la, &lb, cond);
+                        } else {
+                            m.pairs[idx].add(&lb, &la, cond);
+                        }
+                    } else if i != b {
+                        verify.push(cond);
+                    }
+                } else if anchors.contains(&i) {
+                    if m.index_condition(cond, field, &conds) == Indexed::Verify {
+                        verify.push(cond);
+                    }
                 } else {
                     verify.push(cond);
                 }
+                let start = m.lists.len() as u32;
+                m.lists.extend(conds);
                 m.conds.push(Condition {
                     branch,
                     field,
-                    conds,
+                    list: start..m.lists.len() as u32,
                 });
             }
-            let need = anchors.len() as u32;
+            let need = anchors.len() as u32 + u32::from(pair.is_some());
+            let start = m.verify.len() as u32;
+            m.verify.extend(verify);
             m.branches.push(Branch {
                 rule: rule_idx,
                 need,
-                verify,
+                verify: start..m.verify.len() as u32,
                 conds: first_cond..m.conds.len() as u32,
                 arrays,
             });
@@ -163,7 +210,8 @@ impl MatcherBuilder {
 type Conjunction = Vec<(u32, Vec<Cond>)>;
 
 /// Whether two fields of a branch can lie in the same array of an event, so that array consistency has to be
-/// checked: the event is an object, so the leaves of one array all share the array's first key.
+/// checked: the event is an object, so the leaves of one array all share the array's first key (except under
+/// an empty top-level key, which joins to the empty path; the scanner reports such arrays).
 fn may_share_array(conj: &Conjunction, names: &[String]) -> bool {
     let first = |f: u32| names[f as usize].split('.').next().unwrap_or("");
     conj.iter().enumerate().any(|(i, (a, _))| {
@@ -175,6 +223,33 @@ fn may_share_array(conj: &Conjunction, names: &[String]) -> bool {
 
 /// Below this selectivity a branch gets a second anchor.
 const WEAK_ANCHOR: f64 = 32.0;
+
+/// Two value lists of exact values on different fields that split the rules better together than the best
+/// single anchor (`best`) does alone, when that one is weak: the branch is then found by the pair of values.
+fn pair_anchor(
+    conj: &Conjunction,
+    distinct: &[rustc_hash::FxHashSet<String>],
+    best: f64,
+) -> Option<(usize, usize)> {
+    if best >= WEAK_ANCHOR {
+        return None;
+    }
+    let mut exact: Vec<(usize, f64, usize)> = conj
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (field, conds))| {
+            let n = pairs::exact_literals(conds)?.len();
+            let split = distinct[*field as usize].len().max(2) as f64 / n as f64;
+            Some((i, split, n))
+        })
+        .collect();
+    exact.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let (first, rest) = exact.split_first()?;
+    let second = rest
+        .iter()
+        .find(|s| conj[s.0].0 != conj[first.0].0 && first.2 * s.2 <= pairs::MAX_COMBINATIONS)?;
+    (first.1 * second.1 > best).then_some((first.0, second.0))
+}
 
 /// A value list can drive matching through the index unless it accepts values by their absence
 /// (`anything-but`, `exists: false`).
@@ -195,7 +270,11 @@ fn selectivity(conds: &[Cond], distinct_exact: usize) -> f64 {
             Cond::Prefix { .. } | Cond::Suffix { .. } => 4.0,
             Cond::Numeric(_) => 3.0,
             // Indexed by its literal prefix, or else tried on every value (a scan: the worst anchor).
-            Cond::Wildcard(w) if !w.literal_prefix().is_empty() => 4.0,
+            Cond::Wildcard(w)
+                if !(w.literal_prefix().is_empty() && w.literal_suffix().is_empty()) =>
+            {
+                4.0
+            }
             Cond::Wildcard(_) | Cond::Regex(_) => 0.5,
             Cond::All(_) => 2.0,
             Cond::Exists(_) | Cond::AnythingBut(_) => 1.0,
@@ -209,7 +288,10 @@ fn selectivity(conds: &[Cond], distinct_exact: usize) -> f64 {
 struct Condition {
     branch: u32,
     field: u32,
-    conds: Vec<Cond>,
+    /// Its value list in `Matcher::lists`. The lists, conditions and verify lists of one branch are stored
+    /// next to each other, so verifying a candidate touches few cache lines (with 10,000 rules, cache misses
+    /// on scattered allocations were the largest cost).
+    list: std::ops::Range<u32>,
 }
 
 #[derive(Debug)]
@@ -217,8 +299,8 @@ struct Branch {
     rule: u32,
     /// Indexed conditions that must be hit.
     need: u32,
-    /// Conditions verified directly once the branch is a candidate.
-    verify: Vec<u32>,
+    /// Conditions verified directly once the branch is a candidate (a range of `Matcher::verify`).
+    verify: std::ops::Range<u32>,
     /// All its conditions (anchors included), for the array-consistency check.
     conds: std::ops::Range<u32>,
     /// Two of its fields can lie in the same array of an event.
@@ -232,11 +314,16 @@ pub struct Matcher {
     paths: PathTable,
     fields: Vec<FieldIndex>,
     conds: Vec<Condition>,
+    /// Every condition's value list, in condition order.
+    lists: Vec<Cond>,
+    /// Every branch's verify list, in branch order.
+    verify: Vec<u32>,
     checks: Vec<Cond>,
     branches: Vec<Branch>,
     always: Vec<u32>,
     rule_ids: Vec<RuleId>,
     fields_with_exists: Vec<u32>,
+    pairs: Vec<PairIndex>,
 }
 
 /// Reusable per-thread working memory, so that matching allocates nothing in the steady state. Stamps
@@ -252,10 +339,10 @@ pub struct MatchScratch {
     /// Fields with a value inside some array of this event.
     array_stamp: Vec<u32>,
     candidates: Vec<u32>,
-    path: String,
     leaves: Vec<Found<'static>>,
     elements: Elements,
     arrays: arrays::Scratch,
+    pair_key: Vec<u8>,
 }
 
 impl MatchScratch {
@@ -301,7 +388,6 @@ fn recycle(mut v: Vec<Found<'_>>) -> Vec<Found<'static>> {
 
 /// Where the extraction from a parsed `Value` is.
 struct Extraction<'a, 's> {
-    path: &'s mut String,
     elements: &'s mut Elements,
     element: u32,
     out: &'s mut Vec<Found<'a>>,
@@ -309,24 +395,31 @@ struct Extraction<'a, 's> {
 
 impl Matcher {
     fn register_path(&mut self, path: &str, field: u32) {
-        self.paths.entry(path.into()).or_default().field = Some(field);
-        // Every prefix ending before a '.' is interior: event keys that contain dots land on the same paths.
-        for (i, _) in path.match_indices('.') {
-            self.paths.entry(path[..i].into()).or_default().interior = true;
-        }
+        self.paths.register(path, field);
     }
 
-    fn index_condition(&mut self, cond: u32, field: u32, conds: &[Cond]) {
+    /// Index a value list (all its entries lead to the same condition). `Verify` when some entry's hit does
+    /// not prove it, so the branch verifies the list.
+    fn index_condition(&mut self, cond: u32, field: u32, conds: &[Cond]) -> Indexed {
         let checks = &mut self.checks;
         let mut add_check = |c: &Cond| {
             checks.push(c.clone());
             checks.len() as u32 - 1
         };
         let index = &mut self.fields[field as usize];
+        let mut how = Indexed::Proven;
         for c in conds {
-            let added = index.add(c, Hit { cond, check: None }, &mut add_check);
-            debug_assert!(added, "indexability decided by the caller");
+            match index.add(c, Hit { cond, check: None }, &mut add_check) {
+                Indexed::No => debug_assert!(false, "indexability decided by the caller"),
+                Indexed::Verify => how = Indexed::Verify,
+                Indexed::Proven => {}
+            }
         }
+        how
+    }
+
+    fn list(&self, c: &Condition) -> &[Cond] {
+        &self.lists[c.list.start as usize..c.list.end as usize]
     }
 
     /// Number of distinct rule ids.
@@ -336,10 +429,7 @@ impl Matcher {
 
     /// Field paths some pattern reads (dotted), for diagnostics.
     pub fn field_paths(&self) -> impl Iterator<Item = &str> {
-        self.paths
-            .iter()
-            .filter(|(_, e)| e.field.is_some())
-            .map(|(p, _)| p.as_ref())
+        self.paths.field_paths()
     }
 
     /// The ids of the rules matching `event`, ascending. Allocates; the router uses [`Matcher::matches_into`].
@@ -360,28 +450,20 @@ impl Matcher {
         scratch.prepare(self);
         let mut leaves = reuse(std::mem::take(&mut scratch.leaves));
         let result = match event {
-            Event::Json(bytes) => scan(
-                bytes,
-                &self.paths,
-                &mut scratch.path,
-                &mut scratch.elements,
-                &mut leaves,
-            ),
+            Event::Json(bytes) => scan(bytes, &self.paths, &mut scratch.elements, &mut leaves),
             Event::Value(v) => {
                 if !v.is_object() {
                     Err(EventError::NotAnObject {
                         found: "a non-object JSON value",
                     })
                 } else {
-                    scratch.path.clear();
                     scratch.elements.reset();
                     let mut at = Extraction {
-                        path: &mut scratch.path,
                         elements: &mut scratch.elements,
                         element: 0,
                         out: &mut leaves,
                     };
-                    self.extract_value(v, &mut at);
+                    self.extract_value(v, ROOT, &mut at);
                     Ok(())
                 }
             }
@@ -395,35 +477,31 @@ impl Matcher {
         result
     }
 
-    fn extract_value<'a>(&self, v: &'a Value, at: &mut Extraction<'a, '_>) {
+    fn extract_value<'a>(&self, v: &'a Value, node: u32, at: &mut Extraction<'a, '_>) {
         if let Value::Object(map) = v {
             for (k, child) in map {
-                let len = at.path.len();
-                if len > 0 {
-                    at.path.push('.');
+                if let Some(next) = self.paths.child(node, k) {
+                    self.extract_at(child, next, at);
                 }
-                at.path.push_str(k);
-                if let Some(entry) = self.paths.get(at.path.as_str()) {
-                    self.extract_at(child, *entry, at);
-                }
-                at.path.truncate(len);
             }
         }
     }
 
-    fn extract_at<'a>(&self, v: &'a Value, entry: PathEntry, at: &mut Extraction<'a, '_>) {
+    fn extract_at<'a>(&self, v: &'a Value, node: u32, at: &mut Extraction<'a, '_>) {
+        let entry = self.paths.entry(node);
         let leaf = match v {
-            Value::Object(_) if entry.interior => return self.extract_value(v, at),
+            Value::Object(_) if entry.interior => return self.extract_value(v, node, at),
             Value::Object(_) => return,
             Value::Array(items) => {
                 if items.is_empty() {
                     return;
                 }
                 let array = at.elements.new_array();
+                at.elements.at_root |= node == ROOT;
                 let outer = at.element;
                 for item in items {
                     at.element = at.elements.new_element(outer, array);
-                    self.extract_at(item, entry, at);
+                    self.extract_at(item, node, at);
                 }
                 at.element = outer;
                 return;
@@ -451,16 +529,17 @@ impl Matcher {
             field_stamp,
             array_stamp,
             candidates,
+            pair_key,
             ..
         } = s;
         let mut mark = |hit: Hit, value: Option<Scalar<'_>>| {
+            let c = hit.cond as usize;
+            if cond_stamp[c] == generation {
+                return;
+            }
             if let (Some(check), Some(v)) = (hit.check, value)
                 && !self.checks[check as usize].test(v)
             {
-                return;
-            }
-            let c = hit.cond as usize;
-            if cond_stamp[c] == generation {
                 return;
             }
             cond_stamp[c] = generation;
@@ -493,6 +572,11 @@ impl Matcher {
                     .for_each(|h| mark(*h, None));
             }
         }
+        for p in &self.pairs {
+            p.lookup(leaves, pair_key, &mut |cond| {
+                mark(Hit { cond, check: None }, None)
+            });
+        }
         for &b in s.candidates.iter().chain(&self.always) {
             let branch = &self.branches[b as usize];
             let rule = branch.rule as usize;
@@ -503,24 +587,31 @@ impl Matcher {
             // Two of the branch's fields have values inside arrays: they must hold together, within one element
             // of every array they share.
             let arrays = in_arrays
-                && branch.arrays
+                && (branch.arrays || s.elements.at_root)
                 && conds
                     .iter()
                     .any(|c| s.array_stamp[c.field as usize] == generation);
             let field_by_field = |c: &u32| {
                 let cond = &self.conds[*c as usize];
-                if arrays && cond.conds.iter().any(|c| matches!(c, Cond::Exists(false))) {
+                if arrays
+                    && self
+                        .list(cond)
+                        .iter()
+                        .any(|c| matches!(c, Cond::Exists(false)))
+                {
                     // Absence is judged against the chosen array elements, below.
                     return true;
                 }
                 let start = leaves.partition_point(|f| f.field < cond.field);
                 let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
-                test_field(&cond.conds, run.map(|f| f.leaf.scalar()))
+                test_field(self.list(cond), run.map(|f| f.leaf.scalar()))
             };
-            let mut ok = branch.verify.iter().all(field_by_field);
+            let mut ok = self.verify[branch.verify.start as usize..branch.verify.end as usize]
+                .iter()
+                .all(field_by_field);
             if ok && arrays {
                 ok = match arrays::consistent_match(
-                    conds.iter().map(|c| (c.field, c.conds.as_slice())),
+                    conds.iter().map(|c| (c.field, self.list(c))),
                     leaves,
                     &s.elements.list,
                     s.elements.arrays,
@@ -533,7 +624,7 @@ impl Matcher {
                         let cond = &self.conds[c as usize];
                         let start = leaves.partition_point(|f| f.field < cond.field);
                         let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
-                        test_field(&cond.conds, run.map(|f| f.leaf.scalar()))
+                        test_field(self.list(cond), run.map(|f| f.leaf.scalar()))
                     }),
                 };
             }
