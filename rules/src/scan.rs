@@ -39,7 +39,42 @@ struct PathNode {
     entry: PathEntry,
     path: Box<str>,
     /// Children by plain key (non-empty, no dot).
-    children: FxHashMap<Box<str>, u32>,
+    children: Children,
+}
+
+/// A node's children: a short list is scanned (cheaper than hashing the key), a long one hashed.
+#[derive(Debug, Default)]
+struct Children {
+    few: Vec<(Box<str>, u32)>,
+    many: FxHashMap<Box<str>, u32>,
+}
+
+/// Most children kept in a list.
+const FEW_CHILDREN: usize = 8;
+
+impl Children {
+    fn insert(&mut self, key: &str, node: u32) {
+        if self.get(key).is_some() {
+            return;
+        }
+        if self.many.is_empty() && self.few.len() < FEW_CHILDREN {
+            self.few.push((key.into(), node));
+        } else {
+            self.many.extend(self.few.drain(..));
+            self.many.insert(key.into(), node);
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<u32> {
+        if self.many.is_empty() {
+            self.few
+                .iter()
+                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .map(|(_, n)| *n)
+        } else {
+            self.many.get(key).copied()
+        }
+    }
 }
 
 impl Default for PathTable {
@@ -96,7 +131,7 @@ impl PathTable {
                 Some(p) => self.node(p),
                 None => ROOT,
             };
-            self.nodes[parent as usize].children.insert(key.into(), n);
+            self.nodes[parent as usize].children.insert(key, n);
         }
         n
     }
@@ -109,7 +144,7 @@ impl PathTable {
         // top-level key leads back to the empty path.
         if node == ROOT {
             return if plain {
-                n.children.get(key).copied()
+                n.children.get(key)
             } else if key.is_empty() {
                 Some(ROOT)
             } else {
@@ -117,7 +152,7 @@ impl PathTable {
             };
         }
         if plain {
-            return n.children.get(key).copied();
+            return n.children.get(key);
         }
         self.by_path
             .get(format!("{}.{key}", n.path).as_str())
@@ -224,6 +259,45 @@ pub(crate) fn scan<'a>(
         return Err(s.err("trailing characters after the event object"));
     }
     Ok(())
+}
+
+/// Bytes that end a run of plain string content: the closing quote, an escape, a control character (invalid).
+const STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The first byte at or after `i` that ends a run of plain string content, eight bytes at a time (most strings
+/// are too short for a SIMD search to pay for its setup).
+fn find_string_stop(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        // Per byte: high bit set where the byte is zero (quote, backslash) or below 0x20 (control). The lowest
+        // flagged byte is exact (borrows only flag bytes above a true hit).
+        let hits = ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x))
+            & HIGH;
+        if hits != 0 {
+            return Some(i + (hits.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| STRING_STOP[c as usize])
+        .map(|p| i + p)
 }
 
 struct Scanner<'a, 't> {
@@ -468,17 +542,12 @@ impl<'a> Scanner<'a, '_> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let Some(off) = memchr::memchr2(b'"', b'\\', &self.b[i..]) else {
+            let Some(j) = find_string_stop(self.b, i) else {
                 self.i = self.b.len();
                 return Err(self.err("unterminated string"));
             };
-            let j = i + off;
-            // A branch-free fold vectorises; control characters are rare, so find one only on failure.
-            if self.b[i..j]
-                .iter()
-                .fold(false, |seen, &c| seen | (c < 0x20))
-            {
-                self.i = i + self.b[i..j].iter().position(|&c| c < 0x20).unwrap_or(0);
+            if self.b[j] < 0x20 {
+                self.i = j;
                 return Err(self.err("control character inside a string"));
             }
             if self.b[j] == b'"' {
@@ -519,5 +588,47 @@ impl<'a> Scanner<'a, '_> {
                 offset: at,
                 message: "invalid \\u escape (unpaired surrogate)",
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The eight-bytes-at-a-time search finds exactly the first quote, backslash or control byte.
+    #[test]
+    fn string_stop_agrees_with_a_byte_loop() {
+        let alphabet = [
+            b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff, b'!', b'#',
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        // Mostly plain bytes, so that stops land anywhere.
+                        if state % 5 == 0 {
+                            alphabet[(state / 5 % alphabet.len() as u64) as usize]
+                        } else {
+                            b'a'
+                        }
+                    })
+                    .collect();
+                for start in 0..=len {
+                    let want = bytes[start..]
+                        .iter()
+                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                        .map(|p| start + p);
+                    assert_eq!(
+                        find_string_stop(&bytes, start),
+                        want,
+                        "{bytes:?} from {start}"
+                    );
+                }
+            }
+        }
     }
 }
