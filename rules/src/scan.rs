@@ -610,7 +610,7 @@ mod tests {
                         state ^= state >> 7;
                         state ^= state << 17;
                         // Mostly plain bytes, so that stops land anywhere.
-                        if state % 5 == 0 {
+                        if state.is_multiple_of(5) {
                             alphabet[(state / 5 % alphabet.len() as u64) as usize]
                         } else {
                             b'a'
