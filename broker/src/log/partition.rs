@@ -24,6 +24,8 @@ const LOG_START_FILE: &str = "log-start-offset";
 /// Segments at the log's end replayed on start to rebuild the idempotent producers' state. The batches a
 /// producer may still retry are the last ones it wrote before the restart, so they are in the tail.
 const PRODUCER_RECOVERY_SEGMENTS: usize = 2;
+/// Kafka's `producer.id.expiration.ms` default: a producer idle this long is forgotten.
+pub const PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 3600 * 1000;
 
 pub struct Partition {
     pub topic: String,
@@ -113,7 +115,7 @@ impl Partition {
         let tail = segments.len().saturating_sub(PRODUCER_RECOVERY_SEGMENTS);
         for segment in &segments[tail..] {
             for header in segment.headers() {
-                producers.observe(&header);
+                producers.observe(&header, now_ms);
             }
         }
         Ok(Self {
@@ -197,7 +199,7 @@ impl Partition {
         active.append(&data, &headers)?;
         let file = Arc::clone(active.file());
         if let Some(updates) = producer_updates {
-            self.producers.apply(updates);
+            self.producers.apply(updates, now_ms);
         }
         Ok((base_offset, file))
     }
@@ -335,6 +337,7 @@ impl Partition {
     /// Background housekeeping: roll an old active segment, then apply retention by time and by size.
     /// Returns how many segments were deleted.
     pub fn housekeep(&mut self, config: &TopicConfig, now_ms: i64) -> Result<usize> {
+        self.producers.expire(now_ms, PRODUCER_ID_EXPIRATION_MS);
         let active = self.segments.last().expect("active segment");
         let expired = config.retention_ms >= 0
             && active.max_timestamp() >= 0

@@ -34,6 +34,10 @@ pub struct ProducerEntry {
     pub epoch: i16,
     /// The last batches written in `epoch`, oldest first, at most [`CACHED_BATCHES`].
     pub batches: VecDeque<BatchMeta>,
+    /// Wall-clock time of the producer's last write, or of the restart that recovered it (expiry counts from
+    /// it). Kafka uses the batch's record timestamp instead; the broker's clock keeps a producer that sends old
+    /// timestamps (a replay) from expiring while it writes.
+    pub last_write_ms: i64,
 }
 
 impl ProducerEntry {
@@ -153,17 +157,22 @@ impl ProducerStates {
         Ok(Checked::Append(updated))
     }
 
-    /// Records the entries of a successful [`ProducerStates::check`].
-    pub fn apply(&mut self, updated: Vec<(i64, ProducerEntry)>) {
-        self.producers.extend(updated);
+    /// Records the entries of a successful [`ProducerStates::check`], written at `now_ms`.
+    pub fn apply(&mut self, updated: Vec<(i64, ProducerEntry)>, now_ms: i64) {
+        self.producers
+            .extend(updated.into_iter().map(|(id, mut e)| {
+                e.last_write_ms = now_ms;
+                (id, e)
+            }));
     }
 
-    /// Replays a batch already in the log (recovery): no checks, the log is the truth.
-    pub fn observe(&mut self, h: &BatchHeader) {
+    /// Replays a batch already in the log (recovery at `now_ms`): no checks, the log is the truth.
+    pub fn observe(&mut self, h: &BatchHeader, now_ms: i64) {
         if !h.has_producer_id() || h.is_control() {
             return;
         }
         let entry = self.producers.entry(h.producer_id).or_default();
+        entry.last_write_ms = now_ms;
         if h.producer_epoch < entry.epoch {
             return;
         }
@@ -176,6 +185,16 @@ impl ProducerStates {
                 last_offset: h.last_offset(),
             },
         );
+    }
+
+    /// Forgets producers whose last batch is older than `max_age_ms` (Kafka's `producer.id.expiration.ms`):
+    /// without this, every producer that ever wrote to the partition would stay in memory. A forgotten producer
+    /// is unknown again, so its next batch is accepted at any sequence. Returns how many were dropped.
+    pub fn expire(&mut self, now_ms: i64, max_age_ms: i64) -> usize {
+        let before = self.producers.len();
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_write_ms) < max_age_ms);
+        before - self.producers.len()
     }
 }
 
@@ -242,9 +261,18 @@ mod tests {
     }
 
     fn append(s: &mut ProducerStates, h: BatchHeader, at: i64) -> Result<Checked, SequenceError> {
+        append_at(s, h, at, 0)
+    }
+
+    fn append_at(
+        s: &mut ProducerStates,
+        h: BatchHeader,
+        at: i64,
+        now_ms: i64,
+    ) -> Result<Checked, SequenceError> {
         let c = s.check(&[h], at)?;
         if let Checked::Append(u) = &c {
-            s.apply(u.clone());
+            s.apply(u.clone(), now_ms);
         }
         Ok(c)
     }
@@ -354,11 +382,25 @@ mod tests {
     }
 
     #[test]
+    fn idle_producers_expire() {
+        let mut s = ProducerStates::default();
+        append_at(&mut s, batch(1, 0, 0, 1), 0, 1_000).unwrap();
+        append_at(&mut s, batch(2, 0, 0, 1), 1, 90_000).unwrap();
+        assert_eq!(s.expire(100_000, 50_000), 1);
+        assert!(s.get(1).is_none() && s.get(2).is_some());
+        // The expired producer is unknown again: any sequence is accepted.
+        assert!(matches!(
+            append(&mut s, batch(1, 0, 9, 1), 2),
+            Ok(Checked::Append(_))
+        ));
+    }
+
+    #[test]
     fn recovery_replays_the_log() {
         let mut s = ProducerStates::default();
         let mut h = batch(4, 1, 10, 2);
         h.base_offset = 100;
-        s.observe(&h);
+        s.observe(&h, 0);
         let dup = s.check(&[batch(4, 1, 10, 2)], 200).unwrap();
         assert_eq!(
             dup,
