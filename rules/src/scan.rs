@@ -502,6 +502,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn number(&mut self) -> Result<(), EventError> {
+        let start = self.i;
         if self.peek() == Some(b'-') {
             self.i += 1;
         }
@@ -526,8 +527,26 @@ impl<'a> Scanner<'a, '_> {
                 return Err(self.err("invalid number: digit expected in exponent"));
             }
             self.digits();
+            return self.in_range(start);
+        }
+        if self.i - start > 300 {
+            return self.in_range(start);
         }
         Ok(())
+    }
+
+    /// serde_json refuses numbers beyond `f64`'s range (`1e400`), so the scanner does too. Only an exponent or
+    /// hundreds of digits can get there.
+    fn in_range(&mut self, start: usize) -> Result<(), EventError> {
+        if self.text[start..self.i]
+            .parse::<f64>()
+            .is_ok_and(f64::is_finite)
+        {
+            Ok(())
+        } else {
+            self.i = start;
+            Err(self.err("number out of range"))
+        }
     }
 
     fn digits(&mut self) {

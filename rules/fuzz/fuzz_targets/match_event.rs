@@ -1,5 +1,6 @@
 //! Any bytes as an event against a fixed rule set: the selective scanner accepts exactly the JSON objects
-//! serde_json accepts, and reports exactly the rules the per-rule evaluator reports.
+//! serde_json accepts, and reports exactly the rules the per-rule evaluator reports (array consistency and
+//! pair anchors included).
 #![no_main]
 
 use std::sync::OnceLock;
@@ -19,6 +20,12 @@ fn rules() -> &'static (Vec<Pattern>, Matcher) {
             json!({"$or": [{"a": [{"wildcard": "*y*"}]}, {"d": [{"exists": false}]}]}),
             json!({"a": [{"cidr": "10.0.0.0/8"}, {"equals-ignore-case": "ÄB"}]}),
             json!({"b.c": [{"regex": "[0-9]+"}]}),
+            // Array consistency: fields under one key, judged per array element.
+            json!({"a": {"b": ["x"], "c": [{"numeric": [">", 0]}]}}),
+            json!({"a": {"b": [{"prefix": "x"}], "d": [{"exists": false}]}, "e": [true]}),
+            json!({"a": {"$or": [{"b": ["y"], "c": [1]}, {"d": {"e": [null], "f": [{"anything-but": "z"}]}}]}}),
+            // Exact values on two fields: a pair anchor.
+            json!({"a": ["x", "y"], "e": [1, "1"]}),
         ]
         .iter()
         .map(|p| Pattern::parse(p, &PatternOptions::default()).unwrap())

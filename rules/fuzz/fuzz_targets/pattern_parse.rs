@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
         json!({"source": "a", "detail": {"a": "x", "b": 1, "c": [true, null, "10.0.0.1"], "d": {"e": -2.5}}}),
         json!({"source": ["x", 5], "detail": {"a": {"b": "c"}, "a.b": "y", "n": 300}}),
         json!({}),
+        // Arrays of objects, nested: array consistency decides.
+        json!({"source": "a", "detail": {"a": [{"b": 1, "c": "x"}, {"b": 2, "d": null}], "e": [[{"f": "x", "g": 1}], [{"f": "y"}]]}}),
+        json!({"a": [{"b": "x"}, {"b": "y", "c": true}], "": [{"a": "x", "b": 1}]}),
     ];
     for event in &events {
         let want: Vec<usize> = if pattern.matches(event) {
