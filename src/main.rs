@@ -2,6 +2,7 @@
 //! and is the only place where the library crates are wired together.
 
 mod broker;
+mod cli;
 mod connector;
 mod rules;
 mod schema;
@@ -48,6 +49,19 @@ enum Command {
     /// Print JSON Schemas of busbar's files.
     #[command(subcommand)]
     Schema(schema::Command),
+    /// Topics on any Kafka-compatible broker: list, create, describe, alter, delete.
+    Topics(cli::topics::Args),
+    /// Write records to a topic: lines of stdin or a file (with keys and headers), or one whole file.
+    Produce(cli::produce::Args),
+    /// Print a topic's records: from earliest, latest, an offset or a time; alone or in a consumer group.
+    Consume(cli::consume::Args),
+    /// Consumer groups: list, describe (lag per partition), reset offsets.
+    Groups(cli::groups::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +74,11 @@ fn main() -> ExitCode {
         Command::Connector(cmd) => connector::run(cmd),
         Command::Validate(args) => validate::run(args),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Topics(args) => cli::topics::run(args),
+        Command::Produce(args) => cli::produce::run(args),
+        Command::Consume(args) => cli::consume::run(args),
+        Command::Groups(args) => cli::groups::run(args),
+        Command::Completions { shell } => cli::completions(shell, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(code) => code,
