@@ -606,6 +606,15 @@ fn topic_lifecycle_produce_consume_groups() {
         "clamped at the log start: {shifted}"
     );
 
+    // Grow to 4 partitions.
+    broker.ok(&["topics", "alter", "orders", "--partitions", "4"]);
+    let described = broker.json(&["topics", "describe", "orders"]);
+    assert_eq!(
+        described["partitions"].as_array().unwrap().len(),
+        4,
+        "{described}"
+    );
+
     // Delete.
     broker.ok(&["topics", "delete", "orders"]);
     let list = broker.json(&["topics", "list"]);
@@ -900,5 +909,93 @@ fn completions_for_bash_zsh_and_fish() {
     assert!(
         err.contains("possible values") && err.contains("bash"),
         "{err}"
+    );
+}
+
+/// A group consumer without a record limit runs until stopped; SIGTERM makes it commit what it printed and leave.
+/// --idle-timeout ends a consumer that has gone quiet.
+#[test]
+fn group_consumer_commits_on_sigterm_and_idle_timeout_stops() {
+    let broker = Broker::start();
+    broker.ok(&["topics", "create", "live", "--partitions", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let lines: String = (0..100).map(|i| format!("k{i}:v{i}\n")).collect();
+    std::fs::write(&input, lines).unwrap();
+    broker.ok(&[
+        "produce",
+        "live",
+        "--file",
+        input.to_str().unwrap(),
+        "--key-separator",
+        ":",
+    ]);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .args([
+            "consume", "live", "--group", "watchers", "--from", "earliest",
+        ])
+        .env("BUSBAR_LOG", "warn")
+        .env("BUSBAR_BOOTSTRAP", &broker.addr)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn consume");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    while seen.len() < 100 {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("100 records within 30 s");
+        seen.push(line);
+    }
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "consume did not stop within 15 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    seen.sort();
+    let mut want: Vec<String> = (0..100).map(|i| format!("v{i}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    let described = broker.json(&["groups", "describe", "watchers"]);
+    assert_eq!(lag(&described), 0, "{described}");
+    let committed: i64 = described["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["committed_offset"].as_i64().unwrap())
+        .sum();
+    assert_eq!(committed, 100, "{described}");
+
+    let started = Instant::now();
+    let out = broker.ok(&[
+        "consume",
+        "live",
+        "--from",
+        "earliest",
+        "--idle-timeout",
+        "1s",
+    ]);
+    assert_eq!(out.lines().count(), 100);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
     );
 }
