@@ -191,8 +191,23 @@ async fn compaction_keeps_the_latest_value_per_key_and_preserves_offsets() {
     );
     drop(producer);
 
-    // A restart recovers the compacted segments, gaps included, and serves the same records.
+    // A restart recovers the compacted segments, gaps included, and serves the same records. The clean-shutdown
+    // marker is removed so the restart checks every batch, as after a crash: the gaps of cleaned segments (and
+    // only theirs, see the `.cleaned` markers) must not be taken for damage.
     broker.shutdown().await;
+    std::fs::remove_file(dir.path().join(".clean-shutdown")).expect("clean-shutdown marker");
+    let partition_dir = dir.path().join("topics/compacted/0");
+    let marked = std::fs::read_dir(&partition_dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "cleaned")
+        })
+        .count();
+    assert!(marked > 0, "cleaned segments are marked");
     let broker = busbar_broker::Broker::start(common::config(dir.path()))
         .await
         .expect("restart");

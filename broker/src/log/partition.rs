@@ -93,8 +93,10 @@ impl Partition {
                 }
                 break;
             }
-            let closed = i + 1 < bases.len();
-            let (segment, cut) = Segment::open(&dir, base, recovery, now_ms, closed)?;
+            // Only a closed segment rewritten by compaction may skip offsets; the active one never does.
+            let allow_gaps =
+                i + 1 < bases.len() && super::segment::cleaned_marker(&dir, base).exists();
+            let (segment, cut) = Segment::open(&dir, base, recovery, now_ms, allow_gaps)?;
             if cut > 0 {
                 warn!(%topic, partition = index, segment = %segment.path().display(), bytes = cut,
                     "truncated a torn or corrupt tail");
@@ -409,6 +411,9 @@ impl Partition {
                 .position(|s| s.base_offset == c.base_offset && s.size() == c.source_size);
             if let Some(i) = slot {
                 let target = self.segments[i].path().to_owned();
+                let marker = super::segment::cleaned_marker(&self.dir, c.base_offset);
+                std::fs::File::create(&marker).map_err(|e| Error::io(&marker, e))?;
+                super::config::sync_dir(&self.dir)?;
                 let scratch_log = super::segment::log_path(&c.scratch, c.base_offset);
                 for ext in ["index", "timeindex", "log"] {
                     let from = scratch_log.with_extension(ext);

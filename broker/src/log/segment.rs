@@ -53,6 +53,13 @@ pub fn log_path(dir: &Path, base_offset: i64) -> PathBuf {
     dir.join(format!("{base_offset:020}.log"))
 }
 
+/// An empty `<base>.cleaned` file beside a segment that log compaction rewrote: only such a segment may have
+/// offset gaps between its batches. It is written before the cleaned files replace the old ones, so a crash
+/// in between leaves a marked gapless segment (harmless), never an unmarked one with gaps.
+pub fn cleaned_marker(dir: &Path, base_offset: i64) -> PathBuf {
+    log_path(dir, base_offset).with_extension("cleaned")
+}
+
 fn open_rw(path: &Path, truncate: bool) -> Result<File> {
     OpenOptions::new()
         .read(true)
@@ -103,15 +110,15 @@ impl Segment {
 
     /// Opens an existing segment. Returns the segment and the number of bytes cut from a torn or corrupt tail.
     ///
-    /// `closed` says the segment is not the partition's last: it may then have offset gaps between batches (log
-    /// compaction removes records but keeps offsets). The active segment must be gapless, which is how a torn
-    /// or corrupt tail is recognised.
+    /// `allow_gaps` is set for a segment rewritten by log compaction (see [`cleaned_marker`]): compaction
+    /// removes records but keeps offsets, so its batches may skip offsets. Every other segment must be
+    /// gapless, which is how a torn or corrupt tail is recognised.
     pub fn open(
         dir: &Path,
         base_offset: i64,
         recovery: Recovery,
         now_ms: i64,
-        closed: bool,
+        allow_gaps: bool,
     ) -> Result<(Self, u64)> {
         let log_path = log_path(dir, base_offset);
         let file = open_rw(&log_path, false)?;
@@ -126,7 +133,7 @@ impl Segment {
         }
         let verify = recovery == Recovery::Full;
         let (valid_end, next_offset) =
-            segment.scan(start_pos, start_offset, file_len, verify, closed)?;
+            segment.scan(start_pos, start_offset, file_len, verify, allow_gaps)?;
         segment.size = valid_end;
         segment.next_offset = next_offset;
         let cut = file_len - valid_end;
@@ -440,6 +447,7 @@ impl Segment {
             self.log_path.clone(),
             self.log_path.with_extension("index"),
             self.log_path.with_extension("timeindex"),
+            self.log_path.with_extension("cleaned"),
         ] {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
