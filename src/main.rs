@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod connector;
+mod replay;
 mod rules;
 mod schema;
 mod serve;
@@ -44,6 +45,8 @@ enum Command {
     /// Inspect, test and scaffold WebAssembly connectors.
     #[command(subcommand)]
     Connector(connector::Command),
+    /// Re-deliver a time window of a pipeline's bus to one rule's targets (talks to a running `busbar serve`).
+    Replay(replay::Args),
     /// Check pipeline files without starting anything (exit code 2 on any problem).
     Validate(validate::Args),
     /// Print JSON Schemas of busbar's files.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Broker(args) => broker::run(args),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Connector(cmd) => connector::run(cmd),
+        Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Schema(cmd) => schema::run(cmd),
         Command::Topics(args) => cli::topics::run(args),

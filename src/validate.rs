@@ -7,17 +7,13 @@ use std::process::ExitCode;
 use busbar_rules::PatternOptions;
 use busbar_rules::pipeline::{self, LoadContext, SourceFile};
 
-/// The connectors shipped in the binary (issue 6's set), referenced as `builtin:<name>`.
-// The runtime owns this list; it is spelled out here until the runtime exposes it to the binary.
-pub const BUILTIN_CONNECTORS: [&str; 7] = [
-    "http-webhook",
-    "http-poll",
-    "sql-poll",
-    "http",
-    "sql",
-    "topic",
-    "log",
-];
+/// The connectors shipped in the binary, referenced as `builtin:<name>`: the runtime's WebAssembly built-ins
+/// plus `topic`, which the host runs natively because only it can reach the bus.
+pub static BUILTIN_CONNECTORS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut names = busbar_runtime::host::Runtime::builtin_names();
+    names.push("topic");
+    names
+});
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -86,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The checking context of this process: the real environment and file system.
 pub fn context(pattern_options: PatternOptions) -> LoadContext<'static> {
     LoadContext {
-        builtin_connectors: &BUILTIN_CONNECTORS,
+        builtin_connectors: BUILTIN_CONNECTORS.as_slice(),
         pattern_options,
         env: &env_var,
         read_file: &read_file,

@@ -206,3 +206,26 @@ fn the_published_schema_is_what_busbar_schema_pipeline_prints() {
         published.display()
     );
 }
+
+#[test]
+fn every_example_pipeline_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("pipeline.json"))
+        .filter(|path| path.exists())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 4, "quickstart and the three scenario examples: {files:?}");
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let mut args = vec!["validate"];
+    args.extend(names.iter().map(String::as_str));
+    let env = [
+        ("GITHUB_WEBHOOK_SECRET", "s3cret"),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"),
+        ("PG_URL", "postgres://postgres@127.0.0.1:5432/test"),
+        ("MARIADB_URL", "mysql://root@127.0.0.1:3306/test"),
+    ];
+    let output = busbar(root, &args, &env);
+    assert!(output.status.success(), "{}{}", text(&output.stdout), text(&output.stderr));
+}

@@ -10,8 +10,14 @@ use busbar_runtime::host::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+/// Why a write did not run: the message, and how long to wait when the connector is restarting.
+pub struct WriteError {
+    pub message: String,
+    pub retry_after: Option<std::time::Duration>,
+}
+
 enum Call {
-    Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, String>>),
+    Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, WriteError>>),
     Poll(Option<String>, u32, oneshot::Sender<Result<PollResult, String>>),
     Handle(HttpRequest, oneshot::Sender<Result<Handled, String>>),
     Close(oneshot::Sender<()>),
@@ -57,7 +63,15 @@ impl TaskHandle {
                     while let Some(call) = rx.recv().await {
                         match call {
                             Call::Write(batch, reply) => {
-                                let _ = reply.send(task.write(&batch).await.map_err(|e| e.to_string()));
+                                let _ = reply.send(task.write(&batch).await.map_err(|e| WriteError {
+                                    retry_after: match &e {
+                                        busbar_runtime::Error::BackingOff { retry_in_ms, .. } => {
+                                            Some(std::time::Duration::from_millis(*retry_in_ms))
+                                        }
+                                        _ => None,
+                                    },
+                                    message: e.to_string(),
+                                }));
                             }
                             Call::Poll(cursor, max, reply) => {
                                 let _ = reply.send(task.poll(cursor.as_deref(), max).await.map_err(|e| e.to_string()));
@@ -90,8 +104,10 @@ impl TaskHandle {
         answer.await.ok()
     }
 
-    pub async fn write(&self, batch: Vec<Event>) -> Result<Vec<Outcome>, String> {
-        self.call(|r| Call::Write(batch, r)).await.unwrap_or_else(|| Err(GONE.into()))
+    pub async fn write(&self, batch: Vec<Event>) -> Result<Vec<Outcome>, WriteError> {
+        self.call(|r| Call::Write(batch, r))
+            .await
+            .unwrap_or_else(|| Err(WriteError { message: GONE.into(), retry_after: None }))
     }
 
     pub async fn poll(&self, cursor: Option<String>, max: u32) -> Result<PollResult, String> {

@@ -140,9 +140,15 @@ pub async fn build_routes<B: Bus>(
                     spawn_lane(config, bus, target, prepare, settle).await?
                 }
                 connector => {
-                    let task = open_task(runtime, &name, connector, target.config.expose(), &target.grants).await?;
-                    tasks.push(task.clone());
-                    spawn_lane(config, bus, Arc::new(WasmTarget::new(task)), prepare, settle).await?
+                    let mut instances = Vec::new();
+                    for instance in 0..target.tasks {
+                        let name = if target.tasks == 1 { name.clone() } else { format!("{name}#{instance}") };
+                        let task = open_task(runtime, &name, connector, target.config.expose(), &target.grants).await?;
+                        tasks.push(task.clone());
+                        instances.push(task);
+                    }
+                    let by_key = target.ordering == pipeline::Ordering::Key;
+                    spawn_lane(config, bus, Arc::new(WasmTarget::new(instances, by_key)), prepare, settle).await?
                 }
             };
             lanes.push(Arc::new(lane));

@@ -27,6 +27,16 @@ impl EmbeddedBus {
     pub fn new(store: LogStore, groups: GroupCoordinator) -> Self {
         Self { store, groups, round_robin: Default::default() }
     }
+
+    /// The log store, for the API's topic views and metrics.
+    pub fn store(&self) -> &LogStore {
+        &self.store
+    }
+
+    /// The group coordinator, for the API's group views and metrics.
+    pub fn groups(&self) -> &GroupCoordinator {
+        &self.groups
+    }
 }
 
 fn err(operation: &'static str, topic: &str, e: impl std::fmt::Display) -> BusError {

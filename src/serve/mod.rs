@@ -6,12 +6,15 @@
 //! - `build.rs`: pipeline -> connector tasks, lanes and compiled routes.
 //! - `sources.rs`: pull-source loops with durable cursors; webhooks answered after their events are durable.
 //! - `targets.rs`: sink connectors and `builtin:topic` as router targets.
-//! - `http.rs`: the HTTP listener (`/hooks/…`, `/healthz`).
+//! - `http.rs`: the HTTP listener (`/hooks/…`, `/healthz`); `api.rs`: the control API on it.
+//! - `replay.rs`: re-delivering a time window of the bus to one rule's targets.
 
 mod actor;
+mod api;
 mod build;
 pub mod bus;
 mod http;
+mod replay;
 mod sources;
 mod targets;
 
@@ -55,6 +58,10 @@ pub struct Args {
     /// Reject busbar's pattern extensions so every rule also works on Amazon EventBridge.
     #[arg(long)]
     strict_eventbridge: bool,
+    /// Bearer token the control API (everything but /hooks and /healthz) requires. Needed when --http-listen is
+    /// not a loopback address.
+    #[arg(long, env = "BUSBAR_API_TOKEN", hide_env_values = true)]
+    api_token: Option<String>,
     /// Events a target may have queued in memory before new ones are parked in its retry topic.
     #[arg(long, env = "BUSBAR_TARGET_BUFFER", default_value_t = 4096)]
     target_buffer: usize,
@@ -69,9 +76,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
+    if args.api_token.is_none() && !is_loopback(&args.http_listen) {
+        eprintln!(
+            "error: --http-listen {} is reachable from other machines, so the API needs a token: set --api-token \
+             (or BUSBAR_API_TOKEN), or listen on 127.0.0.1",
+            args.http_listen
+        );
+        return Ok(ExitCode::from(2));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(args, pipelines))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a listen address only accepts connections from this machine.
+fn is_loopback(listen: &str) -> bool {
+    let host = listen.rsplit_once(':').map_or(listen, |(host, _)| host).trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Reads and checks pipeline files; the error is the full report, one problem per line.
@@ -93,6 +114,14 @@ pub fn load(files: &[PathBuf], strict: bool) -> Result<Vec<Pipeline>, String> {
     if report.is_empty() { Ok(checked.pipelines) } else { Err(report) }
 }
 
+/// Sources started for a pipeline: pull loops (stopped through `stop`), connector tasks, and webhooks to mount.
+struct StartedSources {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+    tasks: Vec<TaskHandle>,
+    hooks: Vec<(String, Arc<Webhook<EmbeddedBus>>)>,
+}
+
 /// One running pipeline.
 struct Running {
     pipeline: Pipeline,
@@ -112,6 +141,7 @@ struct Process {
     data_dir: PathBuf,
     target_buffer: usize,
     webhooks: http::Webhooks<EmbeddedBus>,
+    api: Arc<api::Api>,
 }
 
 async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
@@ -127,6 +157,7 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
     let bus = Arc::new(EmbeddedBus::new(broker.store().clone(), broker.groups().clone()));
     let cursors = Arc::new(Cursors::load(bus.clone()).await.context("reading source cursors")?);
     let process = Process {
+        api: api::Api::new(bus.clone(), args.api_token.clone(), args.strict_eventbridge),
         bus,
         cursors,
         data_dir: args.data_dir.clone(),
@@ -146,7 +177,7 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
     let http_addr = listener.local_addr()?;
     let (http_stop, mut http_stopped) = watch::channel(false);
-    let app = http::router(process.webhooks.clone());
+    let app = http::router(process.webhooks.clone()).merge(api::routes(process.api.clone()));
     let http_task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;
@@ -209,8 +240,11 @@ impl Process {
             })
         };
         let mut tasks = built.tasks;
-        let (sources_stop, sources, source_tasks) = self.start_sources(&pipeline, &runtime).await?;
-        tasks.extend(source_tasks);
+        let started = self.start_sources(&pipeline, &runtime).await?;
+        tasks.extend(started.tasks);
+        self.mount(&pipeline.name, started.hooks);
+        let (sources_stop, sources) = (started.stop, started.handles);
+        self.api.register(&pipeline, router.clone());
         Ok(Running {
             pipeline,
             router,
@@ -242,10 +276,11 @@ impl Process {
         &self,
         pipeline: &Pipeline,
         runtime: &Runtime,
-    ) -> anyhow::Result<(watch::Sender<bool>, Vec<JoinHandle<()>>, Vec<TaskHandle>)> {
+    ) -> anyhow::Result<StartedSources> {
         let (stop, stopped) = watch::channel(false);
         let mut handles = Vec::new();
         let mut tasks = Vec::new();
+        let mut hooks = Vec::new();
         for source in &pipeline.sources {
             let name = format!("{}/{}", pipeline.name, source.name);
             let task =
@@ -263,8 +298,7 @@ impl Process {
                         task,
                         bus: self.bus.clone(),
                     };
-                    tracing::info!(%path, source = %name, "webhook mounted");
-                    self.webhooks.write().expect("webhooks lock").insert(path, Arc::new(hook));
+                    hooks.push((path, Arc::new(hook)));
                 }
                 Kind::PullSource => {
                     let interval = source
@@ -275,6 +309,16 @@ impl Process {
                         .and_then(|text| pipeline::Duration::parse(text).ok())
                         .map(|d| d.get())
                         .unwrap_or(Duration::from_secs(1));
+                    let wake = Arc::new(Notify::new());
+                    if let Some(channel) = source.config.expose().get("notify-channel").and_then(serde_json::Value::as_str) {
+                        let url = notify_connection(pipeline, source)?;
+                        handles.push(tokio::spawn(sources::listen_for_notifications(
+                            url,
+                            channel.to_owned(),
+                            wake.clone(),
+                            stopped.clone(),
+                        )));
+                    }
                     let pull = PullSource {
                         pipeline: pipeline.name.clone(),
                         name: source.name.clone(),
@@ -283,14 +327,25 @@ impl Process {
                         bus: self.bus.clone(),
                         cursors: self.cursors.clone(),
                         interval,
-                        wake: Arc::new(Notify::new()),
+                        wake,
                     };
                     handles.push(tokio::spawn(pull.run(stopped.clone())));
                 }
                 Kind::Sink => anyhow::bail!("{name}: {} is a sink, not a source", source.connector_display()),
             }
         }
-        Ok((stop, handles, tasks))
+        Ok(StartedSources { stop, handles, tasks, hooks })
+    }
+
+    /// Puts a pipeline's webhooks in place of its previous ones in one step, so no request finds the path
+    /// unmounted during a reload.
+    fn mount(&self, pipeline: &str, hooks: Vec<(String, Arc<Webhook<EmbeddedBus>>)>) {
+        let mut mounted = self.webhooks.write().expect("webhooks lock");
+        mounted.retain(|_, hook| hook.pipeline != pipeline);
+        for (path, hook) in hooks {
+            tracing::info!(%path, source = %format!("{pipeline}/{}", hook.name), "webhook mounted");
+            mounted.insert(path, hook);
+        }
     }
 
     /// Re-reads the files. On any problem the running pipelines are left as they are. Otherwise each pipeline
@@ -327,6 +382,7 @@ impl Process {
         for name in removed {
             if let Some(pipeline) = running.remove(&name) {
                 self.unmount(&pipeline.pipeline);
+                self.api.unregister(&name);
                 pipeline.stop().await;
                 tracing::info!(pipeline = %name, "pipeline stopped");
             }
@@ -344,16 +400,19 @@ impl Process {
         current.router.swap_routes(built.routes);
         // Old lanes lost their senders with the old routes: they deliver what they hold, then end.
         current.lanes = built.workers;
+        // Pull sources must not poll twice with one cursor: the old ones stop first. Webhooks are swapped in
+        // one step; requests already inside an old one finish with it.
         let _ = current.sources_stop.send(true);
         for handle in current.sources.drain(..) {
             let _ = handle.await;
         }
-        self.unmount(&current.pipeline);
-        let (stop, handles, source_tasks) = self.start_sources(&pipeline, &runtime).await?;
-        current.sources_stop = stop;
-        current.sources = handles;
+        let started = self.start_sources(&pipeline, &runtime).await?;
+        self.mount(&pipeline.name, started.hooks);
+        current.sources_stop = started.stop;
+        current.sources = started.handles;
         current.tasks = built.tasks;
-        current.tasks.extend(source_tasks);
+        current.tasks.extend(started.tasks);
+        self.api.register(&pipeline, current.router.clone());
         current.pipeline = pipeline;
         Ok(())
     }
@@ -386,6 +445,20 @@ impl Running {
             task.close().await;
         }
     }
+}
+
+/// The PostgreSQL URL a source's `notify-channel` listens on: the connection its `connection` setting names.
+fn notify_connection(pipeline: &Pipeline, source: &pipeline::Source) -> anyhow::Result<String> {
+    let config = source.config.expose();
+    let name = config.get("connection").and_then(serde_json::Value::as_str).unwrap_or_default();
+    let Some(connection) = pipeline.connections.get(name) else {
+        anyhow::bail!("source {}: notify-channel needs `connection` to name one of the pipeline's connections", source.name);
+    };
+    let url = connection.url.expose().clone();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        anyhow::bail!("source {}: notify-channel is PostgreSQL LISTEN/NOTIFY, but connection {name} is not a PostgreSQL URL", source.name);
+    }
+    Ok(url)
 }
 
 fn retention_configs(pipeline: &Pipeline) -> Vec<(String, String)> {

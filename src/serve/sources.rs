@@ -14,9 +14,8 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use super::actor::TaskHandle;
 
-/// The internal topic holding every pull source's cursor, keyed by `<pipeline>/<source>`. It is kept forever;
-/// once the broker supports `cleanup.policy=compact` it should be compacted (the last value per key is all that is
-/// read back).
+/// The internal topic holding every pull source's cursor, keyed by `<pipeline>/<source>`. Compacted: the last
+/// value per key is all that is read back, so the cleaner keeps it small.
 pub const CURSOR_TOPIC: &str = "busbar.cursors";
 
 /// Turns an event a source connector produced into a bus record carrying its envelope.
@@ -47,7 +46,10 @@ pub struct Cursors<B> {
 impl<B: Bus> Cursors<B> {
     /// Creates the cursor topic if needed and reads every cursor stored so far (the last value per key wins).
     pub async fn load(bus: Arc<B>) -> Result<Self, BusError> {
-        let spec = TopicSpec { partitions: 1, configs: vec![("retention.ms".into(), "-1".into())] };
+        let spec = TopicSpec {
+            partitions: 1,
+            configs: vec![("cleanup.policy".into(), "compact".into()), ("retention.ms".into(), "-1".into())],
+        };
         bus.ensure_topic(CURSOR_TOPIC, &spec).await?;
         let (mut position, end) = bus.offsets(CURSOR_TOPIC, 0).await?;
         let mut latest = HashMap::new();
@@ -249,5 +251,48 @@ pub fn json_response(status: u16, body: &Value) -> HttpResponse {
         status,
         headers: vec![Header { name: "content-type".into(), value: b"application/json".to_vec() }],
         body: serde_json::to_vec(body).unwrap_or_default(),
+    }
+}
+
+/// PostgreSQL LISTEN/NOTIFY as the push mode of a pull source: each notification on `channel` wakes the poll at
+/// once instead of at its next interval. The connection is re-opened when it drops, with one poll right after
+/// (notifications sent while it was down are lost, the rows are not).
+pub async fn listen_for_notifications(url: String, channel: String, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    loop {
+        let connected = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&url).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            connected = connected => match connected {
+                Ok(listener) => listener,
+                Err(err) => {
+                    failures += 1;
+                    tracing::warn!(%channel, error = %err, "cannot LISTEN; polling on the interval until it works");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(u64::from(failures.min(30)))) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        tracing::info!(%channel, "listening for PostgreSQL notifications");
+        failures = 0;
+        wake.notify_one();
+        loop {
+            tokio::select! {
+                received = listener.recv() => match received {
+                    Ok(_) => wake.notify_one(),
+                    Err(err) => {
+                        tracing::warn!(%channel, error = %err, "notification connection lost; reconnecting");
+                        break;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
     }
 }

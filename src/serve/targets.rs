@@ -4,44 +4,94 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_runtime::bus::{Bus, Record};
+use busbar_runtime::bus::{Bus, Record, partition_for_key};
 use busbar_runtime::host::{Event, Header, Outcome as WitOutcome};
 use busbar_runtime::router::{Delivery, Outcome, Target};
 
 use super::actor::TaskHandle;
 
-/// A sink connector task. Calls are serialised: one instance handles one batch at a time.
+/// A sink connector's instances (`tasks`). Calls to one instance are serialised; a batch is split over the
+/// instances and the parts are delivered at once. With per-key ordering an event goes to the instance its key
+/// hashes to (keyless events by their id), so events of one key stay in order on one instance.
 pub struct WasmTarget {
-    task: TaskHandle,
+    tasks: Vec<TaskHandle>,
+    by_key: bool,
 }
 
 impl WasmTarget {
-    pub fn new(task: TaskHandle) -> Self {
-        Self { task }
+    pub fn new(tasks: Vec<TaskHandle>, by_key: bool) -> Self {
+        assert!(!tasks.is_empty(), "a target has at least one instance");
+        Self { tasks, by_key }
+    }
+
+    /// Which instance delivers `batch[index]`.
+    fn instance(&self, index: usize, delivery: &Delivery, len: usize) -> usize {
+        let n = self.tasks.len();
+        if !self.by_key {
+            return index * n / len.max(1);
+        }
+        let key = delivery.key.as_deref().unwrap_or(delivery.event_id.as_bytes());
+        partition_for_key(key, n as i32) as usize
+    }
+}
+
+fn to_event(d: &Delivery) -> Event {
+    Event {
+        id: d.event_id.clone(),
+        source: String::new(),
+        detail_type: String::new(),
+        time: String::new(),
+        key: d.key.as_ref().map(|k| k.to_vec()),
+        headers: Vec::<Header>::new(),
+        payload: d.payload.to_vec(),
+    }
+}
+
+async fn write(task: &TaskHandle, events: Vec<Event>) -> Vec<Outcome> {
+    let len = events.len();
+    match task.write(events).await {
+        Ok(outcomes) => outcomes.into_iter().map(convert).collect(),
+        // A connector restarting after a failure: wait for it rather than spend the retry budget meanwhile.
+        Err(error) => match error.retry_after {
+            Some(retry_after) => vec![Outcome::Deferred { reason: error.message, retry_after }; len],
+            None => vec![Outcome::Retryable { error: error.message, retry_after: None }; len],
+        },
     }
 }
 
 impl Target for WasmTarget {
     async fn deliver(&self, batch: &[Delivery]) -> Vec<Outcome> {
-        let events: Vec<Event> = batch
-            .iter()
-            .map(|d| Event {
-                id: d.event_id.clone(),
-                source: String::new(),
-                detail_type: String::new(),
-                time: String::new(),
-                key: d.key.as_ref().map(|k| k.to_vec()),
-                headers: Vec::<Header>::new(),
-                payload: d.payload.to_vec(),
-            })
-            .collect();
-        let result = self.task.write(events).await;
-        match result {
-            Ok(outcomes) => outcomes.into_iter().map(convert).collect(),
-            Err(error) => {
-                vec![Outcome::Retryable { error, retry_after: None }; batch.len()]
+        if self.tasks.len() == 1 {
+            return write(&self.tasks[0], batch.iter().map(to_event).collect()).await;
+        }
+        let mut parts: Vec<(Vec<usize>, Vec<Event>)> = vec![(Vec::new(), Vec::new()); self.tasks.len()];
+        for (index, delivery) in batch.iter().enumerate() {
+            let part = &mut parts[self.instance(index, delivery, batch.len())];
+            part.0.push(index);
+            part.1.push(to_event(delivery));
+        }
+        let mut calls = tokio::task::JoinSet::new();
+        for ((indexes, events), task) in parts.into_iter().zip(&self.tasks) {
+            if !indexes.is_empty() {
+                let task = task.clone();
+                calls.spawn(async move { (indexes, write(&task, events).await) });
             }
         }
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        while let Some(joined) = calls.join_next().await {
+            let Ok((indexes, part)) = joined else { continue };
+            let mut part = part.into_iter();
+            for index in indexes {
+                outcomes[index] = Some(part.next().unwrap_or(Outcome::Retryable {
+                    error: "the connector returned fewer outcomes than records".into(),
+                    retry_after: None,
+                }));
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Outcome::Retryable { error: "the delivery task failed".into(), retry_after: None }))
+            .collect()
     }
 }
 

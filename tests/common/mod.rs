@@ -26,6 +26,20 @@ pub struct Busbar {
 impl Busbar {
     /// Starts `busbar serve` on `files` with free ports and waits until it says it is serving.
     pub fn start(files: &[&Path], data_dir: &Path) -> Busbar {
+        Self::start_with(files, data_dir, Stdio::inherit(), &[])
+    }
+
+    /// Like [`Busbar::start`], with extra environment variables.
+    pub fn start_env(files: &[&Path], data_dir: &Path, env: &[(&str, &str)]) -> Busbar {
+        Self::start_with(files, data_dir, Stdio::inherit(), env)
+    }
+
+    /// Like [`Busbar::start`], with the process's log (stderr) written to `log`.
+    pub fn start_logged(files: &[&Path], data_dir: &Path, log: &Path) -> Busbar {
+        Self::start_with(files, data_dir, std::fs::File::create(log).expect("log file").into(), &[])
+    }
+
+    fn start_with(files: &[&Path], data_dir: &Path, stderr: Stdio, env: &[(&str, &str)]) -> Busbar {
         let mut command = Command::new(env!("CARGO_BIN_EXE_busbar"));
         command
             .arg("serve")
@@ -35,7 +49,10 @@ impl Busbar {
             .args(["--http-listen", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0"])
             .env("BUSBAR_LOG", "warn,busbar=info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
+        for (name, value) in env {
+            command.env(name, value);
+        }
         let mut child = command.spawn().expect("spawn busbar serve");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -58,6 +75,12 @@ impl Busbar {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+
+    /// Sends SIGHUP: reload the pipeline files.
+    pub fn hangup(&self) {
+        let status = Command::new("kill").args(["-HUP", &self.child.id().to_string()]).status().expect("kill");
+        assert!(status.success());
     }
 
     /// SIGKILL: no shutdown work at all.
@@ -167,4 +190,36 @@ pub fn write_pipeline(dir: &Path, name: &str, pipeline: &serde_json::Value) -> P
 /// A fresh temporary directory, removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("busbar-e2e-").tempdir().expect("tempdir")
+}
+
+/// Whether `what` answers at `addr`. When it does not: skips with a message, or panics when
+/// `BUSBAR_REQUIRE_SERVICES=1` (as CI sets), so a missing service never passes silently there.
+pub fn service_available(what: &str, addr: &str) -> bool {
+    let ok = std::net::TcpStream::connect_timeout(&addr.parse().expect("address"), Duration::from_secs(2)).is_ok();
+    if !ok {
+        if std::env::var("BUSBAR_REQUIRE_SERVICES").as_deref() == Ok("1") {
+            panic!("{what} is required (BUSBAR_REQUIRE_SERVICES=1) but nothing answers at {addr}");
+        }
+        eprintln!("skipping: {what} is not reachable at {addr} (set BUSBAR_REQUIRE_SERVICES=1 to make this fail)");
+    }
+    ok
+}
+
+/// The test databases that answer: `(label, dialect, url)` for PostgreSQL and MariaDB.
+pub fn databases() -> Vec<(&'static str, &'static str, String)> {
+    let mut out = Vec::new();
+    if service_available("PostgreSQL", "127.0.0.1:5432") {
+        let user = std::env::var("BUSBAR_PG_USER").unwrap_or_else(|_| "postgres".into());
+        out.push(("pg", "postgres", format!("postgres://{user}@127.0.0.1:5432/test")));
+    }
+    if service_available("MariaDB", "127.0.0.1:3306") {
+        out.push(("maria", "mysql", "mysql://root@127.0.0.1:3306/test".to_owned()));
+    }
+    out
+}
+
+/// A table name unique to this test run.
+pub fn table_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("busbar_{prefix}_{}_{nanos}", std::process::id())
 }

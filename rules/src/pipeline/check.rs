@@ -340,6 +340,14 @@ fn check_target(
             invalid("max_records must be at least 1"),
         );
     }
+    let tasks = target.tasks;
+    if !(1..=64).contains(&tasks) {
+        fc.at_value(&path.key("tasks"), invalid(&format!("tasks is {tasks}: expected 1 to 64 connector instances")));
+    }
+    let builtin_topic = target.connector == "builtin:topic";
+    if builtin_topic && tasks != 1 {
+        fc.at_value(&path.key("tasks"), invalid("builtin:topic runs inside busbar and takes no `tasks`: remove it"));
+    }
 
     let dead_letter = match &target.dead_letter {
         Some(topic) => {
@@ -373,6 +381,7 @@ fn check_target(
         dead_letter,
         batch: target.batch.clone(),
         ordering: target.ordering,
+        tasks,
     })
 }
 

@@ -119,6 +119,8 @@ pub struct Target {
     pub batch: BatchSpec,
     /// Delivery order.
     pub ordering: Ordering,
+    /// Connector instances delivering at once (1 to 64).
+    pub tasks: u32,
 }
 
 /// What a target receives for each matching event.

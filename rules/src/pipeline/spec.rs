@@ -210,6 +210,19 @@ pub struct TargetSpec {
     /// Whether events with the same key are delivered in order.
     #[serde(default)]
     pub ordering: Ordering,
+    /// How many instances of the connector deliver at once (Kafka Connect's `tasks.max`). Events with the same
+    /// key always go to the same instance, so per-key order holds; with `ordering: none` a batch is spread evenly.
+    #[serde(default = "default_tasks", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1, max = 64))]
+    pub tasks: u32,
+}
+
+fn default_tasks() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// EventBridge's input transformer: variables taken from the event by JSONPath, then a template.

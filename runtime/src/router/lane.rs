@@ -71,9 +71,26 @@ pub struct LaneStats {
     pub retries: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub parked: AtomicU64,
-    /// Sum and count of delivery latencies (first attempt to outcome), microseconds.
+    /// Sum of delivery latencies (first attempt to outcome) of delivered events, microseconds; their count is
+    /// `delivered`.
     pub latency_us_sum: AtomicU64,
+    /// Delivered events per latency bucket: `latency_buckets[i]` counts latencies up to
+    /// [`LATENCY_BUCKETS_MS`]`[i]` (not cumulative; the last slot is everything slower).
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS_MS.len() + 1],
     pub batches: AtomicU64,
+}
+
+/// Upper bounds of the delivery-latency histogram, milliseconds.
+pub const LATENCY_BUCKETS_MS: [f64; 12] = [1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0, 30000.0];
+
+impl LaneStats {
+    fn observe_latency(&self, latency: std::time::Duration) {
+        let us = latency.as_micros() as u64;
+        self.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+        let ms = us as f64 / 1000.0;
+        let slot = LATENCY_BUCKETS_MS.iter().position(|&bound| ms <= bound).unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.latency_buckets[slot].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 struct Shared<B> {
@@ -332,11 +349,20 @@ impl<B: Bus, T: Target> Worker<B, T> {
         }
     }
 
-    /// Delivers a batch, retrying what failed, dead-lettering what cannot be delivered.
+    /// Delivers a batch, retrying what failed, dead-lettering what cannot be delivered. Each record counts its
+    /// own attempts. When a whole multi-record call fails with one error (a trap, a timeout), the records are
+    /// retried one call each, so a poison pill is isolated and dead-lettered alone.
     async fn process(&mut self, batch: Vec<Work>) {
+        struct Pending {
+            work: Work,
+            delivery: Delivery,
+            attempts: u32,
+            first_failure: Option<(SystemTime, Instant)>,
+            last_error: String,
+        }
         let shared = self.shared.clone();
         let started = Instant::now();
-        let mut pending: Vec<(Work, Delivery)> = Vec::with_capacity(batch.len());
+        let mut pending: Vec<Pending> = Vec::with_capacity(batch.len());
         for work in batch {
             match (shared.prepare)(&work.event) {
                 Ok(payload) => {
@@ -345,7 +371,7 @@ impl<B: Bus, T: Target> Worker<B, T> {
                         payload,
                         event_id: work.event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     };
-                    pending.push((work, delivery));
+                    pending.push(Pending { work, delivery, attempts: 0, first_failure: None, last_error: String::new() });
                 }
                 Err(error) => {
                     let error = format!("input transformer: {error}");
@@ -353,53 +379,84 @@ impl<B: Bus, T: Target> Worker<B, T> {
                 }
             }
         }
-        let mut attempts = 0u32;
-        let mut first_failure: Option<(SystemTime, Instant)> = None;
+        let mut one_at_a_time = false;
+        let mut round = 0u32;
         while !pending.is_empty() {
-            attempts += 1;
-            let deliveries: Vec<Delivery> = pending.iter().map(|(_, d)| d.clone()).collect();
-            let mut outcomes = self.target.deliver(&deliveries).await;
-            if outcomes.len() != deliveries.len() {
-                let error = format!("target returned {} outcomes for {} records", outcomes.len(), deliveries.len());
-                outcomes = vec![Outcome::Retryable { error, retry_after: None }; deliveries.len()];
-            }
+            round += 1;
+            let outcomes = if one_at_a_time {
+                let mut outcomes = Vec::with_capacity(pending.len());
+                for p in &pending {
+                    let mut one = self.target.deliver(std::slice::from_ref(&p.delivery)).await;
+                    outcomes.push(one.pop().unwrap_or(Outcome::Retryable {
+                        error: "target returned no outcome".into(),
+                        retry_after: None,
+                    }));
+                }
+                outcomes
+            } else {
+                let deliveries: Vec<Delivery> = pending.iter().map(|p| p.delivery.clone()).collect();
+                let outcomes = self.target.deliver(&deliveries).await;
+                if outcomes.len() == deliveries.len() {
+                    outcomes
+                } else {
+                    let error = format!("target returned {} outcomes for {} records", outcomes.len(), deliveries.len());
+                    vec![Outcome::Retryable { error, retry_after: None }; deliveries.len()]
+                }
+            };
             shared.stats.batches.fetch_add(1, Ordering::Relaxed);
+            let whole_call_failed = pending.len() > 1
+                && matches!(&outcomes[0], Outcome::Retryable { .. })
+                && outcomes.iter().all(|o| o == &outcomes[0]);
             let mut retry = Vec::new();
-            let mut retry_after: Option<Duration> = None;
-            let mut last_error = String::new();
-            for ((work, delivery), outcome) in pending.into_iter().zip(outcomes) {
+            let mut wait: Option<Duration> = None;
+            for (mut p, outcome) in pending.into_iter().zip(outcomes) {
                 match outcome {
                     Outcome::Delivered => {
                         shared.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        shared.stats.latency_us_sum.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                        shared.settle(&work);
+                        shared.stats.observe_latency(started.elapsed());
+                        shared.settle(&p.work);
                     }
                     Outcome::Fatal { error } => {
                         shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                        let first = first_failure.map(|(t, _)| t).unwrap_or_else(SystemTime::now);
-                        shared.dead_letter(&work, &error, attempts, first).await;
+                        let first = p.first_failure.map(|(t, _)| t).unwrap_or_else(SystemTime::now);
+                        shared.dead_letter(&p.work, &error, p.attempts + 1, first).await;
                     }
-                    Outcome::Retryable { error, retry_after: after } => {
+                    Outcome::Retryable { error, retry_after } => {
                         shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                        retry_after = retry_after.max(after);
-                        last_error = error;
-                        retry.push((work, delivery));
+                        p.attempts += 1;
+                        let (first_wall, first_instant) =
+                            *p.first_failure.get_or_insert((SystemTime::now(), Instant::now()));
+                        if shared.config.retry.exhausted(p.attempts, first_instant.elapsed()) {
+                            shared.dead_letter(&p.work, &error, p.attempts, first_wall).await;
+                            continue;
+                        }
+                        let delay = shared.config.retry.delay(p.attempts, retry_after);
+                        wait = Some(wait.map_or(delay, |w| w.min(delay)));
+                        p.last_error = error;
+                        retry.push(p);
+                    }
+                    Outcome::Deferred { reason, retry_after } => {
+                        let age = p.first_failure.map(|(_, at)| at.elapsed()).unwrap_or_default();
+                        if p.first_failure.is_some() && shared.config.retry.exhausted(0, age) {
+                            let (first_wall, _) = p.first_failure.expect("checked");
+                            let error = if p.last_error.is_empty() { reason } else { p.last_error.clone() };
+                            shared.dead_letter(&p.work, &error, p.attempts, first_wall).await;
+                            continue;
+                        }
+                        wait = Some(wait.map_or(retry_after, |w| w.min(retry_after)));
+                        retry.push(p);
                     }
                 }
             }
             if retry.is_empty() {
                 break;
             }
-            let (first_wall, first_instant) = *first_failure.get_or_insert((SystemTime::now(), Instant::now()));
-            if shared.config.retry.exhausted(attempts, first_instant.elapsed()) {
-                for (work, _) in &retry {
-                    shared.dead_letter(work, &last_error, attempts, first_wall).await;
-                }
-                break;
+            if whole_call_failed && !one_at_a_time {
+                one_at_a_time = true;
             }
-            let delay = shared.config.retry.delay(attempts, retry_after);
+            let delay = wait.unwrap_or_default();
             tracing::debug!(rule = %shared.config.rule, target = %shared.config.target, records = retry.len(),
-                attempts, ?delay, error = %last_error, "delivery failed; retrying");
+                round, ?delay, one_at_a_time, error = %retry[0].last_error, "delivery failed; retrying");
             shared.stats.retries.fetch_add(retry.len() as u64, Ordering::Relaxed);
             tokio::time::sleep(delay).await;
             pending = retry;

@@ -24,12 +24,16 @@ pub enum Outcome {
     Retryable { error: String, retry_after: Option<Duration> },
     /// Will never succeed (a 4xx, a constraint violation): dead-letter it now.
     Fatal { error: String },
+    /// Not attempted: the target cannot take records for `retry_after` (its connector is restarting after a
+    /// failure). Costs no attempt of the retry policy; the policy's `max_age` still applies.
+    Deferred { reason: String, retry_after: Duration },
 }
 
 /// A delivery target: a sink connector instance, or another bus topic.
 ///
 /// `deliver` returns exactly one outcome per record, in order. A failure of the whole call (a trap, a
-/// timeout) is reported as a `Retryable` outcome for every record.
+/// timeout) is reported as the same `Retryable` outcome for every record; the lane then retries those records
+/// one at a time, so one record that makes the connector fail (a poison pill) cannot take its batch with it.
 pub trait Target: Send + Sync + 'static {
     fn deliver(&self, batch: &[Delivery]) -> impl Future<Output = Vec<Outcome>> + Send;
 }

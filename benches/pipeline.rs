@@ -1,0 +1,285 @@
+//! Pipeline benchmark: webhook in -> bus -> rules -> HTTP target, through `busbar serve` in its own process, next
+//! to the baseline it replaces, measured in the same run: a hand-written forwarder (an axum handler that posts
+//! each request on with reqwest, no durability, no retries).
+//!
+//! Run: `cargo bench --bench pipeline` (`BENCH_SECONDS` sets each throughput phase's length, default 10).
+//!
+//! Phases, each against the same real HTTP receiver in this process:
+//! - throughput: 64 concurrent keep-alive clients post ~1 KB JSON events as fast as they are accepted; the figure
+//!   is events delivered to the receiver per second (busbar: after each was durable on the bus, matched, sent);
+//! - latency: an open-loop 2,000 events/s for 5 s; webhook-accepted to target-received, p50/p99/max;
+//! - the same throughput with 1,000 rules loaded (one matches, 999 near misses on the same fields).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde_json::json;
+
+const CLIENTS: usize = 64;
+const LATENCY_RATE: u64 = 2_000;
+
+fn clock_us(origin: Instant) -> u64 {
+    origin.elapsed().as_micros() as u64
+}
+
+/// The target: counts requests and records, per request, how long since the event's `sent_us` stamp.
+#[derive(Clone)]
+struct Receiver {
+    origin: Instant,
+    count: Arc<AtomicU64>,
+    latencies: Arc<Mutex<Vec<u64>>>,
+}
+
+async fn receive(State(receiver): State<Receiver>, body: Bytes) -> StatusCode {
+    let now = clock_us(receiver.origin);
+    if let Some(sent) = sent_us(&body) {
+        receiver.latencies.lock().unwrap().push(now.saturating_sub(sent));
+    }
+    receiver.count.fetch_add(1, Ordering::Relaxed);
+    StatusCode::OK
+}
+
+/// The `"sent_us":N` stamp wherever it sits in the body (the raw event, or busbar's envelope around it).
+fn sent_us(body: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("\"sent_us\":")? + "\"sent_us\":".len();
+    let digits: String = text[at..].trim_start().chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+async fn start_receiver(origin: Instant) -> (Receiver, SocketAddr) {
+    let receiver = Receiver { origin, count: Arc::default(), latencies: Arc::default() };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/{*rest}", post(receive)).with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (receiver, addr)
+}
+
+/// The baseline: what people write instead of busbar.
+async fn start_forwarder(target: SocketAddr) -> SocketAddr {
+    let client = reqwest::Client::new();
+    let url = format!("http://{target}/forwarded");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/hooks/in",
+        post(move |body: Bytes| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                match client.post(&url).header("content-type", "application/json").body(body).send().await {
+                    Ok(r) if r.status().is_success() => StatusCode::ACCEPTED,
+                    _ => StatusCode::BAD_GATEWAY,
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+fn pipeline(target: SocketAddr, rules: usize) -> serde_json::Value {
+    let mut all = vec![json!({
+        "name": "forward",
+        "pattern": { "source": ["bench"], "detail": { "kind": ["order"], "total": [{ "numeric": [">", 10] }] } },
+        "targets": [ { "name": "http", "connector": "builtin:http", "grants": { "http": [target.to_string()] },
+                       "config": { "url": format!("http://{target}/busbar") },
+                       "batch": { "max_records": 64, "max_wait": "1ms" } } ]
+    })];
+    for i in 1..rules {
+        // Near misses on the same fields, mixing exact, prefix, numeric and anything-but.
+        let pattern = match i % 4 {
+            0 => json!({ "source": ["bench"], "detail": { "kind": [format!("order-{i}")] } }),
+            1 => json!({ "source": ["bench"], "detail": { "customer": [{ "prefix": format!("zz{i}") }] } }),
+            2 => json!({ "source": ["bench"], "detail": { "kind": ["refund"], "total": [{ "numeric": [">", i] }] } }),
+            _ => json!({ "source": [format!("other-{i}")], "detail": { "kind": [{ "anything-but": ["order"] }] } }),
+        };
+        all.push(json!({ "name": format!("rule-{i}"), "pattern": pattern,
+                         "targets": [ { "name": "log", "connector": "builtin:log" } ] }));
+    }
+    json!({
+        "name": "bench",
+        "bus": { "topic": "bench", "partitions": 6 },
+        "sources": { "in": { "connector": "builtin:http-webhook",
+                             "config": { "path": "/hooks/in", "source": "bench", "detail-type": "order", "key": "/customer" } } },
+        "rules": all,
+    })
+}
+
+fn start_busbar(file: &Path, data: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+        .arg("serve")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--http-listen", "127.0.0.1:0", "--broker-listen", "127.0.0.1:0", "--target-buffer", "100000"])
+        .env("BUSBAR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn busbar serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let http = words[words.iter().position(|w| *w == "http").expect("http address") + 1].parse().unwrap();
+    (child, http)
+}
+
+/// A ~1 KB order event.
+fn event(n: u64, sent_us: u64) -> Vec<u8> {
+    let padding = "x".repeat(860);
+    serde_json::to_vec(&json!({ "kind": "order", "id": n, "customer": format!("c{}", n % 97), "total": 10 + n % 990,
+                                "note": padding, "sent_us": sent_us }))
+    .unwrap()
+}
+
+async fn wait_delivered(receiver: &Receiver, n: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while receiver.count.load(Ordering::Relaxed) < n {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// Closed loop: `CLIENTS` posters for `seconds`; returns events delivered per second (accepted and received).
+async fn throughput(webhook: SocketAddr, receiver: &Receiver, seconds: u64) -> f64 {
+    let url = format!("http://{webhook}/hooks/in");
+    let before = receiver.count.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(seconds);
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut posters = Vec::new();
+    for c in 0..CLIENTS {
+        let client = reqwest::Client::new();
+        let url = url.clone();
+        let sent = sent.clone();
+        let origin = receiver.origin;
+        posters.push(tokio::spawn(async move {
+            let mut n = c as u64 * 1_000_000_000;
+            while Instant::now() < stop {
+                let body = event(n, clock_us(origin));
+                n += 1;
+                if let Ok(r) = client.post(&url).header("content-type", "application/json").body(body).send().await
+                    && r.status().is_success()
+                {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for p in posters {
+        p.await.unwrap();
+    }
+    let accepted = sent.load(Ordering::Relaxed);
+    let complete = wait_delivered(receiver, before + accepted, Duration::from_secs(120)).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(complete, "not every accepted event was delivered within 120 s");
+    accepted as f64 / elapsed
+}
+
+/// Open loop at `LATENCY_RATE` events/s for 5 s: webhook accepted -> target received, in microseconds.
+async fn latency(webhook: SocketAddr, receiver: &Receiver) -> (u64, u64, u64) {
+    receiver.latencies.lock().unwrap().clear();
+    let before = receiver.count.load(Ordering::Relaxed);
+    let url = format!("http://{webhook}/hooks/in");
+    let client = reqwest::Client::new();
+    let total = LATENCY_RATE * 5;
+    let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut posts = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        interval.tick().await;
+        let client = client.clone();
+        let url = url.clone();
+        let origin = receiver.origin;
+        posts.push(tokio::spawn(async move {
+            let body = event(n, clock_us(origin));
+            client.post(&url).header("content-type", "application/json").body(body).send().await.map(|r| r.status().is_success()).unwrap_or(false)
+        }));
+    }
+    let mut accepted = 0;
+    for p in posts {
+        accepted += u64::from(p.await.unwrap());
+    }
+    assert!(wait_delivered(receiver, before + accepted, Duration::from_secs(60)).await, "latency phase incomplete");
+    let mut l = receiver.latencies.lock().unwrap().clone();
+    l.sort_unstable();
+    let at = |q: f64| l[((l.len() as f64 * q) as usize).min(l.len() - 1)];
+    (at(0.5), at(0.99), *l.last().unwrap())
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("pipeline: benchmark");
+        return;
+    }
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async move {
+        let origin = Instant::now();
+        let (receiver, target) = start_receiver(origin).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = Vec::new();
+
+        let forwarder = start_forwarder(target).await;
+        let base = throughput(forwarder, &receiver, seconds).await;
+        let base_latency = latency(forwarder, &receiver).await;
+        rows.push(("forwarder (axum + reqwest, no durability)", base, base_latency, 0.0));
+
+        for rules in [1usize, 1000] {
+            let file = dir.path().join(format!("bench-{rules}.json"));
+            std::fs::write(&file, serde_json::to_vec(&pipeline(target, rules)).unwrap()).unwrap();
+            let (mut child, webhook) = start_busbar(&file, &dir.path().join(format!("data-{rules}")));
+            // Warm up: connections, compiled components, the bus topic.
+            let _ = throughput(webhook, &receiver, 1).await;
+            let rate = throughput(webhook, &receiver, seconds).await;
+            let lat = latency(webhook, &receiver).await;
+            let rss = rss_mb(child.id());
+            rows.push((if rules == 1 { "busbar serve, 1 rule" } else { "busbar serve, 1,000 rules" }, rate, lat, rss));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+
+        println!();
+        println!("webhook -> rules -> HTTP target, ~1 KB events, {CLIENTS} clients, {seconds} s per throughput phase");
+        println!("| setup | events/s | vs forwarder | p50 ms @2k/s | p99 ms @2k/s | max ms | busbar RSS MB |");
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        for (name, rate, (p50, p99, max), rss) in &rows {
+            println!(
+                "| {name} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                rate / base,
+                *p50 as f64 / 1000.0,
+                *p99 as f64 / 1000.0,
+                *max as f64 / 1000.0,
+                if *rss > 0.0 { format!("{rss:.0}") } else { "-".into() }
+            );
+        }
+        let one = rows[1].1;
+        let thousand = rows[2].1;
+        println!();
+        println!("1,000 rules vs 1 rule: {:.2}x throughput", thousand / one);
+    });
+}

@@ -1,0 +1,476 @@
+//! The control API of `busbar serve`, on the same HTTP listener as the webhooks. Errors are JSON objects with a
+//! `code` and a `message`.
+//!
+//! - `GET /pipelines`, `GET /pipelines/{name}` (the file as written: secret references, never their values),
+//!   `POST /pipelines/validate` (a pipeline document; the same checks as `busbar validate`);
+//! - `GET /topics`, `GET /topics/{name}` (partitions with their offsets, configs);
+//! - `GET /groups`, `GET /groups/{id}` (committed offsets and lag per partition);
+//! - `POST /rules/test` `{pattern, event}`: does the pattern match;
+//! - `POST /replay` `{pipeline, rule, target?, from, to?}` starts a replay (times: RFC 3339 or Unix ms) and
+//!   answers `202` with its id; `GET /replay/{id}` reports its progress; `GET /replay` lists them;
+//! - `GET /metrics`: Prometheus text format.
+//!
+//! With a token (`--api-token`), every route here needs `Authorization: Bearer <token>`; webhooks and `/healthz`
+//! never do (webhooks check their own signatures).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use busbar_runtime::router::Router as BusRouter;
+use busbar_runtime::router::lane::LATENCY_BUCKETS_MS;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use busbar_rules::pipeline::{self, Pipeline, SourceFile};
+use busbar_rules::{Pattern, PatternOptions};
+
+use super::bus::EmbeddedBus;
+use super::replay;
+
+/// What the API can see of the process. Pipelines are registered as they start and removed as they stop.
+pub struct Api {
+    bus: Arc<EmbeddedBus>,
+    pipelines: RwLock<BTreeMap<String, Registered>>,
+    replays: Mutex<Vec<Arc<ReplayJob>>>,
+    token: Option<String>,
+    strict: bool,
+}
+
+/// A running pipeline as the API sees it.
+#[derive(Clone)]
+struct Registered {
+    pipeline: Arc<Pipeline>,
+    router: Arc<BusRouter<EmbeddedBus>>,
+}
+
+struct ReplayJob {
+    id: usize,
+    pipeline: String,
+    request: replay::Request,
+    progress: Arc<replay::Progress>,
+}
+
+impl ReplayJob {
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "pipeline": self.pipeline,
+            "rule": self.request.rule,
+            "target": self.request.target,
+            "from_ms": self.request.from_ms,
+            "to_ms": self.request.to_ms,
+            "progress": self.progress.snapshot(),
+        })
+    }
+}
+
+impl Api {
+    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool) -> Arc<Self> {
+        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict })
+    }
+
+    /// Registers a pipeline that started, or its new version after a reload.
+    pub fn register(&self, pipeline: &Pipeline, router: Arc<BusRouter<EmbeddedBus>>) {
+        let registered = Registered { pipeline: Arc::new(pipeline.clone()), router };
+        self.pipelines.write().expect("api lock").insert(pipeline.name.clone(), registered);
+    }
+
+    pub fn unregister(&self, pipeline: &str) {
+        self.pipelines.write().expect("api lock").remove(pipeline);
+    }
+
+    fn router(&self, pipeline: &str) -> Result<Arc<BusRouter<EmbeddedBus>>, ApiError> {
+        self.registered(pipeline).map(|r| r.router)
+    }
+
+    fn registered(&self, pipeline: &str) -> Result<Registered, ApiError> {
+        let pipelines = self.pipelines.read().expect("api lock");
+        pipelines.get(pipeline).cloned().ok_or_else(|| {
+            let known: Vec<&str> = pipelines.keys().map(String::as_str).collect();
+            ApiError::not_found(format!("no pipeline named {pipeline:?} is running; running: {}", known.join(", ")))
+        })
+    }
+}
+
+pub fn routes(api: Arc<Api>) -> Router {
+    Router::new()
+        .route("/pipelines", get(list_pipelines))
+        .route("/pipelines/validate", post(validate_pipeline))
+        .route("/pipelines/{name}", get(get_pipeline))
+        .route("/topics", get(list_topics))
+        .route("/topics/{name}", get(get_topic))
+        .route("/groups", get(list_groups))
+        .route("/groups/{id}", get(get_group))
+        .route("/rules/test", post(test_rule))
+        .route("/replay", post(start_replay).get(list_replays))
+        .route("/replay/{id}", get(get_replay))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorize))
+        .with_state(api)
+}
+
+/// Requires the bearer token when one is set. Compared in constant time.
+async fn authorize(
+    State(api): State<Arc<Api>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(token) = &api.token {
+        let given = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        let same = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        if !same {
+            let mut response = ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: "this API needs `Authorization: Bearer <token>` with the token busbar serve was started with (--api-token)".into(),
+            }
+            .into_response();
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// An API error: HTTP status, a stable code and a message for people.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn not_found(message: String) -> Self {
+        Self { status: StatusCode::NOT_FOUND, code: "not_found", message }
+    }
+
+    fn bad_request(message: String) -> Self {
+        Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        ApiError::bad_request(format!("invalid request body: {}", rejection.body_text()))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    pipeline: String,
+    rule: String,
+    #[serde(default)]
+    target: Option<String>,
+    from: Value,
+    #[serde(default)]
+    to: Option<Value>,
+}
+
+/// A time in a request: Unix milliseconds or an RFC 3339 timestamp.
+fn parse_time(field: &str, value: &Value) -> Result<i64, ApiError> {
+    match value {
+        Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request(format!("{field}: {n} is not a whole number of Unix milliseconds"))),
+        Value::String(text) => humantime::parse_rfc3339_weak(text)
+            .map_err(|e| ApiError::bad_request(format!("{field}: {text:?} is not an RFC 3339 time ({e}); e.g. 2026-11-21T10:00:00Z")))
+            .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)),
+        other => Err(ApiError::bad_request(format!("{field}: expected Unix milliseconds or an RFC 3339 string, got {other}"))),
+    }
+}
+
+async fn start_replay(
+    State(api): State<Arc<Api>>,
+    body: Result<Json<ReplayBody>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(body) = body?;
+    let request = replay::Request {
+        rule: body.rule,
+        target: body.target,
+        from_ms: parse_time("from", &body.from)?,
+        to_ms: body.to.as_ref().map(|to| parse_time("to", to)).transpose()?,
+    };
+    let router = api.router(&body.pipeline)?;
+    replay::check(&body.pipeline, &router, &request).map_err(|e| match e {
+        replay::Invalid::EmptyWindow { .. } => ApiError::bad_request(e.to_string()),
+        _ => ApiError::not_found(e.to_string()),
+    })?;
+    let bus = api.bus.clone();
+    let progress = Arc::new(replay::Progress::default());
+    let job = {
+        let mut replays = api.replays.lock().expect("api lock");
+        let job = Arc::new(ReplayJob { id: replays.len() + 1, pipeline: body.pipeline, request: request.clone(), progress: progress.clone() });
+        replays.push(job.clone());
+        job
+    };
+    tracing::info!(id = job.id, pipeline = %job.pipeline, rule = %request.rule, target = ?request.target,
+        from_ms = request.from_ms, to_ms = ?request.to_ms, "replay started");
+    tokio::spawn(replay::run(bus, router, request, progress));
+    Ok((StatusCode::ACCEPTED, Json(job.view())))
+}
+
+async fn get_replay(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let replays = api.replays.lock().expect("api lock");
+    id.parse::<usize>()
+        .ok()
+        .and_then(|id| id.checked_sub(1))
+        .and_then(|index| replays.get(index))
+        .map(|job| Json(job.view()))
+        .ok_or_else(|| ApiError::not_found(format!("no replay with id {id:?}")))
+}
+
+async fn list_replays(State(api): State<Arc<Api>>) -> Json<Value> {
+    let replays = api.replays.lock().expect("api lock");
+    Json(Value::Array(replays.iter().map(|job| job.view()).collect()))
+}
+
+async fn list_pipelines(State(api): State<Arc<Api>>) -> Json<Value> {
+    let pipelines = api.pipelines.read().expect("api lock");
+    Json(Value::Array(
+        pipelines
+            .values()
+            .map(|r| {
+                let p = &r.pipeline;
+                json!({
+                    "name": p.name,
+                    "file": p.file,
+                    "topic": p.bus.topic,
+                    "sources": p.sources.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                    "rules": p.rules.iter().map(|rule| json!({
+                        "name": rule.name,
+                        "targets": rule.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    ))
+}
+
+async fn get_pipeline(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let registered = api.registered(&name)?;
+    let spec = serde_json::to_value(&registered.pipeline.spec).unwrap_or(Value::Null);
+    Ok(Json(json!({ "name": name, "file": registered.pipeline.file, "spec": spec })))
+}
+
+/// Checks a pipeline document as `busbar validate` does; answers `200` with `valid` and the problems.
+async fn validate_pipeline(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Json<Value> {
+    let text = String::from_utf8_lossy(&body);
+    let sources = [SourceFile { name: "request", text: &text }];
+    let checked = pipeline::check(&sources, &crate::validate::context(PatternOptions { strict_eventbridge: api.strict }));
+    let problems: Vec<String> = checked.diagnostics.iter().map(ToString::to_string).collect();
+    Json(json!({ "valid": problems.is_empty(), "problems": problems }))
+}
+
+fn topic_view(api: &Api, name: &str) -> Result<Value, ApiError> {
+    let store = api.bus.store();
+    let info = store.topic_info(name).map_err(|_| ApiError::not_found(format!("no topic named {name:?}")))?;
+    let (_, overrides) = store.topic_config(name).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let partitions: Vec<Value> = (0..info.partitions)
+        .map(|p| match store.offsets(name, p) {
+            Ok(o) => json!({ "partition": p, "log_start_offset": o.log_start, "high_watermark": o.high_watermark,
+                             "records": o.high_watermark - o.log_start }),
+            Err(e) => json!({ "partition": p, "error": e.to_string() }),
+        })
+        .collect();
+    Ok(json!({ "name": name, "id": info.id.to_string(), "partitions": partitions, "configs": overrides }))
+}
+
+async fn list_topics(State(api): State<Arc<Api>>) -> Json<Value> {
+    let mut topics = api.bus.store().topics();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Json(Value::Array(topics.iter().filter_map(|t| topic_view(&api, &t.name).ok()).collect()))
+}
+
+async fn get_topic(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    topic_view(&api, &name).map(Json)
+}
+
+async fn list_groups(State(api): State<Arc<Api>>) -> Json<Value> {
+    let groups = api.bus.groups().list_groups(&[], &[]);
+    Json(Value::Array(
+        groups
+            .iter()
+            .map(|g| json!({ "group": g.group_id, "state": g.state, "type": g.group_type, "protocol_type": g.protocol_type }))
+            .collect(),
+    ))
+}
+
+/// A group's committed offsets with the lag of each partition (high watermark minus committed offset).
+async fn get_group(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let groups = api.bus.groups();
+    let listing = groups.list_groups(&[], &[]);
+    let Some(group) = listing.iter().find(|g| g.group_id == id) else {
+        return Err(ApiError::not_found(format!("no consumer group named {id:?}")));
+    };
+    let offsets = groups
+        .fetch_offsets(&id, None, None)
+        .map_err(|code| ApiError::bad_request(format!("cannot read the offsets of {id:?} (Kafka error {code})")))?;
+    let mut total = 0i64;
+    let partitions: Vec<Value> = offsets
+        .iter()
+        .map(|o| {
+            let end = api.bus.store().offsets(&o.topic, o.partition).map(|x| x.high_watermark).ok();
+            let lag = end.map(|end| (end - o.offset.max(0)).max(0));
+            total += lag.unwrap_or(0);
+            json!({ "topic": o.topic, "partition": o.partition, "committed": o.offset, "high_watermark": end, "lag": lag })
+        })
+        .collect();
+    Ok(Json(json!({ "group": id, "state": group.state, "type": group.group_type, "lag": total, "partitions": partitions })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleTest {
+    pattern: Value,
+    event: Value,
+}
+
+async fn test_rule(State(api): State<Arc<Api>>, body: Result<Json<RuleTest>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Json(body) = body?;
+    let options = PatternOptions { strict_eventbridge: api.strict };
+    let pattern =
+        Pattern::parse(&body.pattern, &options).map_err(|e| ApiError::bad_request(format!("invalid pattern: {e}")))?;
+    Ok(Json(json!({ "match": pattern.matches(&body.event) })))
+}
+
+/// Prometheus text exposition, gathered at scrape time from the counters the parts keep anyway.
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    let mut out = String::with_capacity(8192);
+    let store = api.bus.store();
+    let mut topics = store.topics();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    metric_header(&mut out, "busbar_topic_partition_high_watermark", "gauge", "Next offset to be written, per partition.");
+    for topic in &topics {
+        for p in 0..topic.partitions {
+            if let Ok(o) = store.offsets(&topic.name, p) {
+                sample(&mut out, "busbar_topic_partition_high_watermark", &[("topic", &topic.name), ("partition", &p.to_string())], o.high_watermark as f64);
+            }
+        }
+    }
+    metric_header(&mut out, "busbar_topic_partition_log_start_offset", "gauge", "First offset still stored, per partition.");
+    for topic in &topics {
+        for p in 0..topic.partitions {
+            if let Ok(o) = store.offsets(&topic.name, p) {
+                sample(&mut out, "busbar_topic_partition_log_start_offset", &[("topic", &topic.name), ("partition", &p.to_string())], o.log_start as f64);
+            }
+        }
+    }
+    metric_header(&mut out, "busbar_consumer_group_lag", "gauge", "High watermark minus committed offset, per group and partition.");
+    for group in store_groups(&api) {
+        if let Ok(offsets) = api.bus.groups().fetch_offsets(&group, None, None) {
+            for o in offsets {
+                if let Ok(end) = store.offsets(&o.topic, o.partition) {
+                    let lag = (end.high_watermark - o.offset.max(0)).max(0);
+                    sample(&mut out, "busbar_consumer_group_lag", &[("group", &group), ("topic", &o.topic), ("partition", &o.partition.to_string())], lag as f64);
+                }
+            }
+        }
+    }
+    let pipelines: Vec<Registered> = api.pipelines.read().expect("api lock").values().cloned().collect();
+    let counters: [(&str, &str); 2] = [
+        ("busbar_router_records_read_total", "Bus records read by a pipeline's router."),
+        ("busbar_router_records_matched_total", "Bus records that matched at least one rule."),
+    ];
+    for (i, (name, help)) in counters.iter().enumerate() {
+        metric_header(&mut out, name, "counter", help);
+        for r in &pipelines {
+            let stats = r.router.stats();
+            let value = if i == 0 { &stats.records_read } else { &stats.records_matched };
+            sample(&mut out, name, &[("pipeline", &r.pipeline.name)], value.load(std::sync::atomic::Ordering::Relaxed) as f64);
+        }
+    }
+    metric_header(&mut out, "busbar_rule_matches_total", "counter", "Records matched, per rule.");
+    for r in &pipelines {
+        let per_rule = r.router.stats().rule_matches.lock().expect("stats lock").clone();
+        for rule in &r.pipeline.rules {
+            let n = per_rule.get(&rule.name).copied().unwrap_or(0);
+            sample(&mut out, "busbar_rule_matches_total", &[("pipeline", &r.pipeline.name), ("rule", &rule.name)], n as f64);
+        }
+    }
+    type Read = fn(&busbar_runtime::router::LaneStats) -> u64;
+    let lane_metrics: [(&str, &str, &str, Read); 6] = [
+        ("busbar_target_deliveries_total", "counter", "Events delivered to the target.", |s| s.delivered.load(std::sync::atomic::Ordering::Relaxed)),
+        ("busbar_target_failures_total", "counter", "Failed delivery attempts.", |s| s.failed_attempts.load(std::sync::atomic::Ordering::Relaxed)),
+        ("busbar_target_retries_total", "counter", "Delivery retries.", |s| s.retries.load(std::sync::atomic::Ordering::Relaxed)),
+        ("busbar_target_dead_letters_total", "counter", "Events sent to the dead-letter topic.", |s| s.dead_lettered.load(std::sync::atomic::Ordering::Relaxed)),
+        ("busbar_target_parked_total", "counter", "Events parked in the retry topic while the target was behind.", |s| s.parked.load(std::sync::atomic::Ordering::Relaxed)),
+        ("busbar_target_batches_total", "counter", "Batches handed to the target.", |s| s.batches.load(std::sync::atomic::Ordering::Relaxed)),
+    ];
+    for (name, kind, help, read) in lane_metrics {
+        metric_header(&mut out, name, kind, help);
+        for r in &pipelines {
+            let routes = r.router.routes();
+            for rule in &routes.rules {
+                for lane in &rule.lanes {
+                    let stats = lane.stats();
+                    let value = read(&stats) as f64;
+                    let config = lane.config();
+                    sample(&mut out, name, &[("pipeline", &r.pipeline.name), ("rule", &config.rule), ("target", &config.target)], value);
+                }
+            }
+        }
+    }
+    let name = "busbar_target_delivery_seconds";
+    metric_header(&mut out, name, "histogram", "Delivery latency of delivered events, first attempt to outcome.");
+    for r in &pipelines {
+        for rule in &r.router.routes().rules {
+            for lane in &rule.lanes {
+                let stats = lane.stats();
+                let config = lane.config();
+                let base = [("pipeline", r.pipeline.name.as_str()), ("rule", config.rule.as_str()), ("target", config.target.as_str())];
+                let mut cumulative = 0u64;
+                for (i, bound) in LATENCY_BUCKETS_MS.iter().enumerate() {
+                    cumulative += stats.latency_buckets[i].load(std::sync::atomic::Ordering::Relaxed);
+                    let le = (bound / 1000.0).to_string();
+                    let mut labels = base.to_vec();
+                    labels.push(("le", &le));
+                    sample(&mut out, &format!("{name}_bucket"), &labels, cumulative as f64);
+                }
+                let count = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+                let mut labels = base.to_vec();
+                labels.push(("le", "+Inf"));
+                sample(&mut out, &format!("{name}_bucket"), &labels, count as f64);
+                let sum = stats.latency_us_sum.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6;
+                sample(&mut out, &format!("{name}_sum"), &base, sum);
+                sample(&mut out, &format!("{name}_count"), &base, count as f64);
+            }
+        }
+    }
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+fn store_groups(api: &Api) -> Vec<String> {
+    api.bus.groups().list_groups(&[], &[]).into_iter().map(|g| g.group_id).collect()
+}
+
+fn metric_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    use std::fmt::Write as _;
+    let labels: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
+        .collect();
+    let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+}
