@@ -35,7 +35,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1_000 != 0 {
+    if !ms.is_multiple_of(1_000) {
         format!("{ms}ms")
     } else {
         format!("{}s", ms / 1_000)
