@@ -35,6 +35,10 @@ pub enum BatchError {
          latest record per key, so every record needs one"
     )]
     MissingKey { offset_delta: i32 },
+    #[error(
+        "produce request carries {count} record batches for one partition; Produce v3 and later allow exactly one"
+    )]
+    MultipleBatches { count: usize },
     #[error("record batch cannot be decoded: {reason}")]
     Undecodable { reason: String },
 }
@@ -125,6 +129,7 @@ impl Error {
                 BatchError::UnsupportedMagic { .. }
                 | BatchError::BadCounts { .. }
                 | BatchError::MissingKey { .. }
+                | BatchError::MultipleBatches { .. }
                 | BatchError::Empty => ResponseError::InvalidRecord,
                 BatchError::Undecodable { .. } => ResponseError::CorruptMessage,
             },

@@ -280,6 +280,14 @@ async fn bad_batches_get_kafka_error_codes_and_nothing_is_written() {
         17
     );
 
+    let mut two = batch(10);
+    two.extend_from_slice(&batch(10));
+    assert_eq!(
+        produce_error(&mut stream, "good", two.freeze()).await,
+        87,
+        "INVALID_RECORD: Produce v3+ allows one batch per partition"
+    );
+
     let offsets = broker.store().offsets("good", 0).unwrap();
     assert_eq!(
         offsets.high_watermark, 1,

@@ -128,7 +128,11 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: seq + i as i32,
-            timestamp: 1_700_000_000_000,
+            // Now, not a fixed date: retention (7 days by record time) would otherwise delete the segments.
+            timestamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64,
             key: Some(Bytes::from(format!("k{seq}-{i}"))),
             value: Some(Bytes::from(format!("v{seq}-{i}"))),
             headers: Default::default(),

@@ -7,7 +7,8 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use tracing::warn;
 
 use super::str_bytes;
-use crate::error::Error;
+use crate::error::{BatchError, Error};
+use crate::log::batch::BatchHeader;
 use crate::log::{Appended, LogStore};
 use crate::server::Ctx;
 use crate::server::dispatch::Reply;
@@ -70,6 +71,16 @@ fn append(
     records: Option<bytes::Bytes>,
 ) -> Result<Appended, Error> {
     let records = records.unwrap_or_default();
+    // Kafka's ProduceRequest.validateRecords: v3+ (all we accept) carries exactly one batch per partition, which
+    // is also what makes an idempotent retry a single unit.
+    let count = batch_count(&records);
+    if count > 1 {
+        return Err(Error::Batch {
+            topic: topic.to_owned(),
+            partition,
+            source: BatchError::MultipleBatches { count },
+        });
+    }
     match ctx.store.append(topic, partition, records.clone()) {
         Err(Error::UnknownTopic { .. }) if ctx.config.auto_create_topics => {
             ctx.store
@@ -78,6 +89,20 @@ fn append(
         }
         other => other,
     }
+}
+
+/// How many batches the payload holds, judging by the headers' lengths (validation comes later).
+fn batch_count(mut records: &[u8]) -> usize {
+    let mut count = 0;
+    while let Ok(h) = BatchHeader::parse(records) {
+        count += 1;
+        let len = h.total_len();
+        if h.batch_length < 0 || len >= records.len() {
+            break;
+        }
+        records = &records[len..];
+    }
+    count
 }
 
 async fn wait_durable(
