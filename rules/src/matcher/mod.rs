@@ -6,6 +6,11 @@
 //! other conditions, `anything-but` and `exists: false` included (those accept a value by its absence and
 //! cannot drive anything). So the work per event follows the event's size and the number of rules that nearly
 //! match, not the number of rules.
+//!
+//! - `index.rs`: per-field indexes (exact, affixes, numeric intervals, CIDR, wildcards by literal prefix or
+//!   suffix); a weak anchor gets a second one and candidates are the intersection.
+//! - `pairs.rs`: branches with exact values on two fields are found by one lookup of the value pair.
+//! - `arrays.rs`: array consistency for candidate branches whose fields have values inside arrays.
 
 mod arrays;
 mod index;
@@ -420,6 +425,13 @@ impl Matcher {
         &self.lists[c.list.start as usize..c.list.end as usize]
     }
 
+    /// A condition on its own: some value of its field (`leaves` sorted by field) satisfies its value list.
+    fn holds(&self, cond: &Condition, leaves: &[Found<'_>]) -> bool {
+        let start = leaves.partition_point(|f| f.field < cond.field);
+        let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
+        test_field(self.list(cond), run.map(|f| f.leaf.scalar()))
+    }
+
     /// Number of distinct rule ids.
     pub fn rule_count(&self) -> usize {
         self.rule_ids.len()
@@ -589,24 +601,18 @@ impl Matcher {
                 && conds
                     .iter()
                     .any(|c| s.array_stamp[c.field as usize] == generation);
-            let field_by_field = |c: &u32| {
-                let cond = &self.conds[*c as usize];
-                if arrays
-                    && self
-                        .list(cond)
-                        .iter()
-                        .any(|c| matches!(c, Cond::Exists(false)))
-                {
-                    // Absence is judged against the chosen array elements, below.
-                    return true;
-                }
-                let start = leaves.partition_point(|f| f.field < cond.field);
-                let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
-                test_field(self.list(cond), run.map(|f| f.leaf.scalar()))
-            };
             let mut ok = self.verify[branch.verify.start as usize..branch.verify.end as usize]
                 .iter()
-                .all(field_by_field);
+                .map(|&c| &self.conds[c as usize])
+                .all(|cond| {
+                    // With arrays, absence is judged against the chosen array elements, below.
+                    (arrays
+                        && self
+                            .list(cond)
+                            .iter()
+                            .any(|c| matches!(c, Cond::Exists(false))))
+                        || self.holds(cond, leaves)
+                });
             if ok && arrays {
                 ok = match arrays::consistent_match(
                     conds.iter().map(|c| (c.field, self.list(c))),
@@ -617,13 +623,7 @@ impl Matcher {
                 ) {
                     Some(ok) => ok,
                     // Too many fields to track: decided field by field.
-                    None => conds.iter().enumerate().all(|(i, _)| {
-                        let c = branch.conds.start + i as u32;
-                        let cond = &self.conds[c as usize];
-                        let start = leaves.partition_point(|f| f.field < cond.field);
-                        let run = leaves[start..].iter().take_while(|f| f.field == cond.field);
-                        test_field(self.list(cond), run.map(|f| f.leaf.scalar()))
-                    }),
+                    None => conds.iter().all(|cond| self.holds(cond, leaves)),
                 };
             }
             if ok {
