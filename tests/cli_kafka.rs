@@ -23,7 +23,8 @@ impl Broker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
             .args(["broker", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path())
-            .env("BUSBAR_LOG", "warn")
+            // The bad-input tests make the broker warn on purpose; keep the test output for real trouble.
+            .env("BUSBAR_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -775,6 +776,40 @@ fn bad_input_is_reported_clearly() {
         err.contains("consumer group \"ghost\" does not exist"),
         "{err}"
     );
+    let err = fails(
+        broker.run(&["topics", "alter", "t", "--config", "retention.ms=abc"]),
+        "bad value",
+    );
+    assert!(
+        err.contains("did not apply") && err.contains("retention.ms=abc"),
+        "{err}"
+    );
+    let err = fails(
+        broker.run(&["topics", "alter", "t", "--config", "retention.mss=1"]),
+        "unknown key",
+    );
+    assert!(
+        err.contains("did not apply") && err.contains("retention.mss"),
+        "{err}"
+    );
+    let described = broker.json(&["topics", "describe", "t"]);
+    assert_eq!(
+        described["configs"]["retention.ms"]["source"], "default",
+        "{described}"
+    );
+    let err = fails(
+        broker.run(&["topics", "create", "y", "--config", "retention.ms=abc"]),
+        "bad create config",
+    );
+    assert!(
+        err.contains("creating topic \"y\" failed") && err.contains("InvalidConfig"),
+        "{err}"
+    );
+    let err = fails(
+        broker.run(&["topics", "list", "-X", "bogus.prop=1"]),
+        "bad client property",
+    );
+    assert!(err.contains("bogus.prop"), "{err}");
     let err = fails(
         broker.run(&["topics", "alter", "t", "--partitions", "1"]),
         "shrink",

@@ -413,22 +413,7 @@ fn alter_config(
     set: &[(String, String)],
     delete: &[String],
 ) -> anyhow::Result<BTreeMap<String, String>> {
-    let described = runtime
-        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], options))
-        .context("reading the topic's current settings")?;
-    let resource = match described.into_iter().next() {
-        Some(Ok(resource)) => resource,
-        Some(Err(code)) => {
-            bail!("reading the settings of topic {topic:?} failed: {code} ({code:?})")
-        }
-        None => bail!("the broker returned no settings for topic {topic:?}"),
-    };
-    let mut overrides: BTreeMap<String, String> = resource
-        .entries
-        .iter()
-        .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
-        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
-        .collect();
+    let mut overrides = topic_overrides(admin, runtime, options, topic)?;
     for key in delete {
         if overrides.remove(key).is_none() {
             let known: Vec<&str> = overrides.keys().map(String::as_str).collect();
@@ -452,13 +437,57 @@ fn alter_config(
     let results = runtime
         .block_on(admin.alter_configs([&alter], options))
         .context("altering the topic's settings")?;
-    if let Some(Err((_, code))) = results.into_iter().next() {
-        let keys: Vec<&str> = set.iter().map(|(k, _)| k.as_str()).collect();
-        bail!(
-            "the broker rejected the settings of topic {topic:?} ({}): {code} ({code:?}); check the keys and values \
+    let rejected = |why: String| {
+        let asked: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        anyhow::anyhow!(
+            "the broker did not apply the settings of topic {topic:?} ({}): {why}; check the keys and values \
              (e.g. retention.ms is a number of milliseconds, -1 for forever)",
-            keys.join(", ")
-        );
+            asked.join(", ")
+        )
+    };
+    if let Some(Err((_, code))) = results.into_iter().next() {
+        return Err(rejected(format!("{code} ({code:?})")));
     }
-    Ok(overrides)
+    // rdkafka 0.39 reports every AlterConfigs resource as a success, even one the broker refused with an error
+    // code, so read the overrides back and compare.
+    let now = topic_overrides(admin, runtime, options, topic)?;
+    for (key, value) in set {
+        if now.get(key) != Some(value) {
+            let found = now
+                .get(key)
+                .map_or_else(|| "unset".to_owned(), |v| format!("{v:?}"));
+            return Err(rejected(format!("{key} is {found} after the change")));
+        }
+    }
+    if let Some(key) = delete.iter().find(|k| now.contains_key(*k)) {
+        return Err(rejected(format!(
+            "the override {key} is still set after the change"
+        )));
+    }
+    Ok(now)
+}
+
+/// A topic's overrides: the settings whose source is the topic itself.
+fn topic_overrides(
+    admin: &AdminClient<CliContext>,
+    runtime: &tokio::runtime::Runtime,
+    options: &AdminOptions,
+    topic: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let described = runtime
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], options))
+        .context("reading the topic's settings")?;
+    let resource = match described.into_iter().next() {
+        Some(Ok(resource)) => resource,
+        Some(Err(code)) => {
+            bail!("reading the settings of topic {topic:?} failed: {code} ({code:?})")
+        }
+        None => bail!("the broker returned no settings for topic {topic:?}"),
+    };
+    Ok(resource
+        .entries
+        .iter()
+        .filter(|e| matches!(e.source, ConfigSource::DynamicTopic))
+        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+        .collect())
 }
