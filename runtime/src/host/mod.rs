@@ -171,6 +171,7 @@ impl Runtime {
         let what = reference.to_string();
         let runtime = self.clone();
         let invalid = |message: String| Error::InvalidComponent { what: what.clone(), message };
+        check_header(&bytes).map_err(invalid)?;
         let (component, cache) = tokio::task::spawn_blocking(move || {
             let engine = runtime.engine();
             match &runtime.inner.cache {
@@ -255,4 +256,21 @@ impl Runtime {
     pub async fn open(&self, connector: Arc<Connector>, options: OpenOptions) -> Result<ConnectorTask, Error> {
         ConnectorTask::open(self.clone(), connector, options).await
     }
+}
+
+/// Tells the common mistakes apart before wasmtime's parser does, with what to do instead.
+fn check_header(bytes: &[u8]) -> Result<(), String> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err("not a WebAssembly file (it does not start with the `\\0asm` magic bytes); \
+                    expected a component built for wasm32-wasip2"
+            .into());
+    }
+    // Bytes 4..8: version and layer; 1.0 with layer 0 is a core module, a component has layer 1.
+    if bytes.get(4..8) == Some(&[1u8, 0, 0, 0][..]) {
+        return Err("it is a core WebAssembly module, not a component: build it with \
+                    `cargo build --target wasm32-wasip2` (or turn a wasip1 module into a component with \
+                    `wasm-tools component new`)"
+            .into());
+    }
+    Ok(())
 }
