@@ -990,6 +990,38 @@ fn group_consumer_commits_on_sigterm_and_idle_timeout_stops() {
             .expect("100 records within 30 s");
         seen.push(line);
     }
+    // While it runs: describe shows the member and what it owns; a reset is refused.
+    let described = broker.json(&["groups", "describe", "watchers"]);
+    let members = described["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "{described}");
+    assert_eq!(members[0]["client_id"], "busbar-cli", "{described}");
+    assert_eq!(
+        members[0]["assignment"],
+        serde_json::json!([{ "topic": "live", "partitions": [0, 1] }])
+    );
+    assert!(
+        described["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["member"] == members[0]["id"])
+    );
+    let err = fails(
+        broker.run(&[
+            "groups",
+            "reset",
+            "watchers",
+            "--topic",
+            "live",
+            "--to-earliest",
+            "--execute",
+        ]),
+        "reset of an active group",
+    );
+    assert!(
+        err.contains("is active") && err.contains("stop its consumers first"),
+        "{err}"
+    );
     let pid = child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
