@@ -260,12 +260,20 @@ pub fn progress(total: Option<u64>, unit: &str, enabled: bool) -> ProgressBar {
         ),
         Some(total) => (
             ProgressBar::new(total),
-            format!("{{spinner}} [{{elapsed_precise}}] [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})"),
+            format!("{{spinner}} [{{elapsed_precise}}] [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} ({{rate}}, eta {{eta}})"),
         ),
-        None => (ProgressBar::new_spinner(), format!("{{spinner}} [{{elapsed_precise}}] {{human_pos}} {unit} ({{per_sec}}) {{msg}}")),
+        None => (ProgressBar::new_spinner(), format!("{{spinner}} [{{elapsed_precise}}] {{human_pos}} {unit} ({{rate}}) {{msg}}")),
     };
     bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            // Whole records per second: indicatif's {per_sec} prints four decimals.
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", state.per_sec());
+                },
+            ),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
