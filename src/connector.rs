@@ -133,13 +133,18 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     for (title, items) in [("exports", &report["exports"]), ("imports", &report["imports"])] {
         println!("{title}:");
         for item in items.as_array().into_iter().flatten() {
-            let inner: Vec<&str> =
-                item["items"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
-            if inner.is_empty() {
-                println!("  {}", item["name"].as_str().unwrap_or_default());
-            } else {
-                println!("  {}: {}", item["name"].as_str().unwrap_or_default(), inner.join(", "));
+            let names = |field: &str| -> Vec<&str> {
+                item[field].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect()
+            };
+            let (functions, types) = (names("functions"), names("types"));
+            let mut line = format!("  {}", item["name"].as_str().unwrap_or_default());
+            if !functions.is_empty() {
+                line += &format!(": {}", functions.join(", "));
             }
+            if !types.is_empty() {
+                line += &format!(" (types: {})", types.join(", "));
+            }
+            println!("{line}");
         }
     }
     println!("config schema:\n{}", serde_json::to_string_pretty(&report["config_schema"])?);
@@ -198,6 +203,8 @@ async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     };
     let (runtime, connector) =
         load(&args.connector, &args.cache, RuntimeConfig { connections, ..RuntimeConfig::default() }).await?;
+    // A config that breaks the connector's own schema is a mistake in the command, not in the connector.
+    connector.validate_config(&config).context("--config does not fit the connector's config schema")?;
     let limits = Limits { memory_bytes: args.memory_mib << 20, call_timeout_ms: args.timeout_ms, ..Limits::default() };
     let report = compliance::run(&runtime, connector, Harness { config, grants, limits, input }).await;
     if args.json {
@@ -251,7 +258,15 @@ fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
             ("build.sh", include_str!("../examples/connectors/python-source/build.sh").to_owned()),
         ],
     };
+    // The JavaScript and Python projects are copies of the examples: they take the new name in describe() and
+    // in the file they build.
+    let renames: &[(&str, &str)] = match args.lang {
+        Lang::Rust => &[],
+        Lang::Js => &[("js_sink.wasm", "{{name}}.wasm"), ("'js-http-sink'", "'{{name}}'"), ("\"busbar-js-sink\"", "\"{{name}}\"")],
+        Lang::Python => &[("python_source.wasm", "{{name}}.wasm"), ("\"python-http-source\"", "\"{{name}}\"")],
+    };
     for (path, text) in files.iter().map(|(p, t)| (*p, t.as_str())).chain(WIT_FILES.iter().copied()) {
+        let text = renames.iter().fold(text.to_owned(), |text, (from, to)| text.replace(from, to));
         let text = text.replace("{{name}}", name).replace("{{snake_name}}", &snake);
         let target = dir.join(path);
         std::fs::create_dir_all(target.parent().expect("file in a directory"))?;

@@ -9,8 +9,9 @@ pub enum Error {
     BadReference { reference: String },
     #[error("unknown built-in connector {name:?}; built-ins are: {known}")]
     UnknownBuiltin { name: String, known: String },
-    #[error("reading connector {path}: {source}")]
-    ReadComponent { path: PathBuf, source: std::io::Error },
+    // `error`, not `source`: the message already carries it, and a source would print it twice in a chain.
+    #[error("reading connector {path}: {error}")]
+    ReadComponent { path: PathBuf, error: std::io::Error },
     #[error("{what} is not a valid busbar connector component: {message}")]
     InvalidComponent { what: String, message: String },
     #[error("connector {connector}: describe() returned an invalid config schema: {message}")]
@@ -31,8 +32,8 @@ pub enum Error {
     OutcomeCount { connector: String, expected: usize, got: usize },
     #[error("grant for SQL connection {name:?} names no configured connection; configured: {known}")]
     UnknownConnection { name: String, known: String },
-    #[error("compiled-component cache at {path}: {source}")]
-    Cache { path: PathBuf, source: std::io::Error },
+    #[error("compiled-component cache at {path}: {error}")]
+    Cache { path: PathBuf, error: std::io::Error },
     #[error("state store: {message}")]
     State { message: String },
     #[error("wasmtime: {0:#}")]

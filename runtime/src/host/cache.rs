@@ -29,7 +29,7 @@ pub enum CacheOutcome {
 
 impl ComponentCache {
     pub fn new(dir: PathBuf, engine: &Engine) -> Result<Self, Error> {
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Cache { path: dir.clone(), source })?;
+        std::fs::create_dir_all(&dir).map_err(|error| Error::Cache { path: dir.clone(), error })?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(ComponentCache { dir, engine_key: format!("{:016x}", hasher.finish()) })
@@ -67,7 +67,7 @@ impl ComponentCache {
         let tmp = self.dir.join(format!(".{hex}-{}.{}.{seq}.tmp", self.engine_key, std::process::id()));
         std::fs::write(&tmp, &serialized)
             .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(|source| Error::Cache { path: path.clone(), source })?;
+            .map_err(|error| Error::Cache { path: path.clone(), error })?;
         tracing::debug!(path = %path.display(), bytes = serialized.len(), "cached compiled component");
         Ok((component, CacheOutcome::Miss))
     }

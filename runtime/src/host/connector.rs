@@ -125,11 +125,13 @@ impl Connector {
     }
 }
 
-/// One import or export of a component: an interface and the items in it, or a single function.
+/// One import or export of a component: an interface with its functions (including resource methods, as
+/// `[method]resource.name`) and the types and resources it defines, or a single function.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WorldItem {
     pub name: String,
-    pub items: Vec<String>,
+    pub functions: Vec<String>,
+    pub types: Vec<String>,
 }
 
 fn world_items(
@@ -140,9 +142,16 @@ fn world_items(
     items
         .map(|(name, item)| match item {
             ComponentItem::ComponentInstance(instance) => {
-                WorldItem { name, items: instance.exports(engine).map(|(n, _)| n.to_owned()).collect() }
+                let (mut functions, mut types) = (Vec::new(), Vec::new());
+                for (n, item) in instance.exports(engine) {
+                    match item.ty {
+                        ComponentItem::ComponentFunc(_) | ComponentItem::CoreFunc(_) => functions.push(n.to_owned()),
+                        _ => types.push(n.to_owned()),
+                    }
+                }
+                WorldItem { name, functions, types }
             }
-            _ => WorldItem { name, items: Vec::new() },
+            _ => WorldItem { name, functions: Vec::new(), types: Vec::new() },
         })
         .collect()
 }

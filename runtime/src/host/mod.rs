@@ -161,7 +161,7 @@ impl Runtime {
                 .to_vec(),
             ConnectorRef::Path(path) => tokio::fs::read(path)
                 .await
-                .map_err(|source| Error::ReadComponent { path: path.clone(), source })?,
+                .map_err(|error| Error::ReadComponent { path: path.clone(), error })?,
         };
         self.load_bytes(reference.clone(), bytes).await
     }
