@@ -198,6 +198,8 @@ pub(crate) struct Elements {
     /// An array sits at the empty path (an empty top-level key): fields with different first keys can then
     /// share it.
     pub(crate) at_root: bool,
+    /// Per open object, the keys read so far: (path node, range of the leaves its value produced).
+    keys: Vec<(u32, u32, u32)>,
 }
 
 impl Elements {
@@ -209,6 +211,7 @@ impl Elements {
         });
         self.arrays = 0;
         self.at_root = false;
+        self.keys.clear();
     }
 
     pub(crate) fn new_array(&mut self) -> u32 {
@@ -353,6 +356,7 @@ impl<'a> Scanner<'a, '_> {
             self.i += 1;
             return Ok(());
         }
+        let base = self.elements.keys.len();
         loop {
             self.ws();
             if self.peek() != Some(b'"') {
@@ -362,7 +366,13 @@ impl<'a> Scanner<'a, '_> {
                 let key = self.string()?;
                 self.expect(b':', "expected ':' after a key")?;
                 match self.table.child(node, &key) {
-                    Some(child) => self.value(depth + 1, child)?,
+                    Some(child) => {
+                        self.forget_earlier(base, child);
+                        let start = self.out.len() as u32;
+                        self.value(depth + 1, child)?;
+                        let end = self.out.len() as u32;
+                        self.elements.keys.push((child, start, end));
+                    }
                     None => self.skip(depth + 1)?,
                 }
             } else {
@@ -375,9 +385,26 @@ impl<'a> Scanner<'a, '_> {
                 Some(b',') => self.i += 1,
                 Some(b'}') => {
                     self.i += 1;
+                    self.elements.keys.truncate(base);
                     return Ok(());
                 }
                 _ => return Err(self.err("expected ',' or '}' in an object")),
+            }
+        }
+    }
+
+    /// A key repeated in one object: serde_json keeps the last value, so the leaves of the earlier one go.
+    fn forget_earlier(&mut self, base: usize, node: u32) {
+        let keys = &mut self.elements.keys;
+        let Some(k) = keys[base..].iter().position(|e| e.0 == node) else {
+            return;
+        };
+        let (_, start, end) = keys.remove(base + k);
+        self.out.drain(start as usize..end as usize);
+        for e in &mut keys[base..] {
+            if e.1 >= end {
+                e.1 -= end - start;
+                e.2 -= end - start;
             }
         }
     }

@@ -48,3 +48,26 @@ fn number_out_of_f64_range_is_rejected() {
         b"{\"a\": \"x\", \"b\": [1e308, -1e-400, 0e99999999999999999999]}",
     );
 }
+
+/// match_event: a key repeated in one object. serde_json keeps the last value; the scanner read every one.
+#[test]
+fn duplicate_keys_keep_the_last_value() {
+    let rules = [
+        json!({"a": ["x", 1, true, null]}),
+        json!({"a": [2], "d": [7077]}),
+        json!({"o": {"p": [1], "q": [2]}}),
+        json!({"o": {"p": [{"exists": false}]}, "a": [2]}),
+    ];
+    check(
+        &rules,
+        b"{\n\"e\":776,\n\"a\":1,\n\"e\":7,\n\"d\":7519,\n\"a\":2,\n\"e\":777,\n\"d\":7077}",
+    );
+    check(&rules, br#"{"a": 1, "a": [2, 3]}"#);
+    check(&rules, br#"{"a": [1, {"x": 1}], "a": 2}"#);
+    check(&rules, br#"{"o": {"p": 1, "q": 2, "p": 3}}"#);
+    check(&rules, br#"{"o": {"p": 1, "q": 2}, "o": {"q": 2}, "a": 2}"#);
+    check(
+        &rules,
+        br#"{"o": [{"p": 1, "p": 2, "q": 2}, {"p": 1}], "o": [{"p": 1, "q": 2}]}"#,
+    );
+}
