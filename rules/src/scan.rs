@@ -371,7 +371,10 @@ impl<'a> Scanner<'a, '_> {
                         let start = self.out.len() as u32;
                         self.value(depth + 1, child)?;
                         let end = self.out.len() as u32;
-                        self.elements.keys.push((child, start, end));
+                        // A value without leaves leaves nothing to forget if the key comes again.
+                        if end > start {
+                            self.elements.keys.push((child, start, end));
+                        }
                     }
                     None => self.skip(depth + 1)?,
                 }
