@@ -168,3 +168,173 @@ fn listening_beyond_loopback_without_a_token_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--api-token"), "says what to do: {stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_pause_resume_stop_restart_and_dead_letters_are_redriven() {
+    let receiver = Receiver::start().await;
+    receiver.status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let dir = tempdir();
+    let mut p = pipeline(&receiver);
+    p["rules"][0]["targets"][0]["retry"] = json!({ "max_attempts": 1, "backoff": { "initial": "10ms", "max": "10ms" } });
+    let file = write_pipeline(dir.path(), "shop.json", &p);
+    let busbar = Busbar::start(&[&file], &dir.path().join("data"));
+    let http = client();
+    let put = |path: &str| http.put(busbar.url(path)).send();
+
+    let list: Value = http.get(busbar.url("/connectors")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["shop/all/log", "shop/big/http", "shop/in"]);
+    assert!(list.as_array().unwrap().iter().all(|c| c["state"] == "RUNNING"), "{list}");
+    let config: Value = http.get(busbar.url("/connectors/shop/big/http")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(config["config"]["connector"], "builtin:http");
+    let status: Value = http.get(busbar.url("/connectors/shop/in/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["type"], "source");
+    assert_eq!(status["tasks"][0]["state"], "running", "{status}");
+    let missing = http.get(busbar.url("/connectors/shop/nope/status")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let wrong_method = http.get(busbar.url("/connectors/shop/in/pause")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+
+    // Two big orders fail at the HTTP target (500, one retry) and are dead-lettered.
+    for n in 0..2 {
+        let body = json!({ "id": n, "customer": "ada", "total": 500 });
+        assert_eq!(http.post(busbar.url("/hooks/in")).json(&body).send().await.unwrap().status(), 202);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let dlq = loop {
+        let dlq: Value = http.get(busbar.url("/dlq/shop.big.http.dlq")).send().await.unwrap().json().await.unwrap();
+        if dlq["records"].as_array().is_some_and(|r| r.len() == 2) {
+            break dlq;
+        }
+        assert!(std::time::Instant::now() < deadline, "dead letters never appeared: {dlq}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(dlq["records"][1]["event"]["detail"]["id"], 1);
+    assert_eq!(dlq["records"][0]["headers"]["busbar.target"], "http");
+    assert!(dlq["records"][0]["headers"]["busbar.error"].as_str().unwrap().contains("500"), "{dlq}");
+    assert_eq!(http.get(busbar.url("/dlq/shop")).send().await.unwrap().status(), 400, "not a DLQ");
+
+    // The target is fixed; re-drive one record, then the rest.
+    receiver.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    let one: Value = http.post(busbar.url("/dlq/shop.big.http.dlq/redrive")).json(&json!({ "offset": 1 })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(one["redriven"], 1, "{one}");
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(receiver.bodies()[0]["detail"]["id"], 1);
+    let all: Value = http.post(busbar.url("/dlq/shop.big.http.dlq/redrive")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(all["redriven"], 2);
+    receiver.wait_for(3, Duration::from_secs(30)).await;
+    let missing = http.post(busbar.url("/dlq/shop.big.http.dlq/redrive")).json(&json!({ "offset": 99 })).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    // Pausing the webhook source: requests are refused with 503 + Retry-After until it resumes.
+    let paused: Value = put("/connectors/shop/in/pause").await.unwrap().json().await.unwrap();
+    assert_eq!(paused["state"], "PAUSED");
+    let refused = http.post(busbar.url("/hooks/in")).json(&json!({ "customer": "x", "total": 1 })).send().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_eq!(http.post(busbar.url("/connectors/shop/in/restart")).send().await.unwrap().status(), 409, "restart needs running");
+    let resumed: Value = put("/connectors/shop/in/resume").await.unwrap().json().await.unwrap();
+    assert_eq!(resumed["state"], "RUNNING");
+
+    // Pausing a target holds its deliveries (nothing lost); resuming delivers them.
+    let before = receiver.count();
+    assert_eq!(put("/connectors/shop/big/http/pause").await.unwrap().status(), 202);
+    for n in 10..13 {
+        let body = json!({ "id": n, "customer": "bob", "total": 900 });
+        assert_eq!(http.post(busbar.url("/hooks/in")).json(&body).send().await.unwrap().status(), 202);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(receiver.count(), before, "a paused target receives nothing");
+    put("/connectors/shop/big/http/resume").await.unwrap();
+    receiver.wait_for(before + 3, Duration::from_secs(30)).await;
+
+    // Stop closes the instances; resume opens them again; restart works while running.
+    let stopped: Value = put("/connectors/shop/all/log/stop").await.unwrap().json().await.unwrap();
+    assert_eq!(stopped["state"], "STOPPED");
+    assert_eq!(stopped["tasks"][0]["state"], "closed", "{stopped}");
+    assert_eq!(put("/connectors/shop/all/log/pause").await.unwrap().status(), 409, "pause needs a running connector");
+    let resumed: Value = put("/connectors/shop/all/log/resume").await.unwrap().json().await.unwrap();
+    assert_eq!(resumed["tasks"][0]["state"], "running", "{resumed}");
+    let restarted: Value = http.post(busbar.url("/connectors/shop/all/log/restart")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(restarted["tasks"][0]["restarts"], 2, "stop+resume and restart each re-open the instance: {restarted}");
+
+    // Plugins and config validation against their schemas.
+    let plugins: Value = http.get(busbar.url("/connector-plugins")).send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> = plugins.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for expected in ["builtin:http", "builtin:http-webhook", "builtin:sql", "builtin:sql-poll", "builtin:http-poll", "builtin:log", "builtin:topic"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let http_plugin = plugins.as_array().unwrap().iter().find(|p| p["name"] == "builtin:http").unwrap();
+    assert!(http_plugin["config_schema"]["properties"]["url"].is_object());
+    let verdict: Value = http.put(busbar.url("/connector-plugins/builtin:http/config/validate")).json(&json!({ "url": "ftp://x" })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verdict["error_count"], 1, "{verdict}");
+    assert!(verdict["errors"][0].as_str().unwrap().contains("/url"), "names the field: {verdict}");
+    let verdict: Value = http.put(busbar.url("/connector-plugins/http/config/validate")).json(&json!({ "url": "https://x.example/{$.id}" })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verdict["error_count"], 0, "{verdict}");
+    assert_eq!(http.put(busbar.url("/connector-plugins/nope/config/validate")).json(&json!({})).send().await.unwrap().status(), 404);
+    busbar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_and_the_routes_agree() {
+    let receiver = Receiver::start().await;
+    let dir = tempdir();
+    let file = write_pipeline(dir.path(), "shop.json", &pipeline(&receiver));
+    let busbar = Busbar::start(&[&file], &dir.path().join("data"));
+    let http = client();
+    // One delivered event, so the router's group has committed offsets.
+    let body = json!({ "id": 1, "customer": "ada", "total": 500 });
+    assert_eq!(http.post(busbar.url("/hooks/in")).json(&body).send().await.unwrap().status(), 202);
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while http.get(busbar.url("/groups/busbar.router.shop")).send().await.unwrap().status() == 404 {
+        assert!(std::time::Instant::now() < deadline, "the router never committed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let doc: Value = http.get(busbar.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    // Every documented route answers (not 404 for the route itself, not 405 for its method).
+    let sample = |path: &str| {
+        path.replace("{name}", if path.starts_with("/connectors/") { "shop/in" } else if path.starts_with("/connector-plugins") { "builtin:log" } else if path.starts_with("/topics") { "shop" } else { "shop" })
+            .replace("{id}", "busbar.router.shop")
+            .replace("{topic}", "shop.big.http.dlq")
+    };
+    let mut checked = 0;
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let url = busbar.url(&sample(path));
+            let request = match method.as_str() {
+                "get" => http.get(&url),
+                "post" => http.post(&url).json(&json!({})),
+                "put" => http.put(&url).json(&json!({})),
+                other => panic!("unexpected method {other} for {path}"),
+            };
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {path} is documented but not routed");
+            if status == 404 {
+                let error: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                assert_eq!(error["code"], "not_found", "{method} {path}: a 404 must come from the handler, not the router: {body}");
+                assert!(path.contains("/replay/"), "{method} {path} answered 404 for a sample that exists: {body}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "{checked} operations checked");
+    // And every route the server has is documented: unknown paths under the API are 404 from the router.
+    let routes_in_source = include_str!("../src/serve/api.rs")
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(".route(\""))
+        .map(|l| l.split('"').next().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    for route in routes_in_source {
+        let documented = match route.as_str() {
+            "/connectors/{*rest}" => paths.contains_key("/connectors/{name}/status"),
+            other => paths.contains_key(other),
+        };
+        assert!(documented, "route {route} is not in openapi.json");
+    }
+    busbar.stop();
+}

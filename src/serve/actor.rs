@@ -1,14 +1,79 @@
 //! A connector task on its own thread. A wasmtime store is not shareable between threads, so each connector
 //! instance lives on a dedicated single-threaded executor and the rest of the process talks to it through a
 //! channel. Calls to one instance are serialised, as the WIT contract expects.
+//!
+//! An instance can be paused (calls wait; webhooks answer 503), stopped (paused, and the instance is closed to
+//! free its memory) and resumed. That state is kept per instance name for the whole process, so it survives a
+//! reload of the pipeline.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::Context as _;
 use busbar_runtime::host::{
-    Connector, ConnectorTask, Event, Handled, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime,
+    Connector, ConnectorTask, Event, Handled, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime, Status,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+
+/// Whether an instance takes calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// The run state of one instance name, shared by every handle of that name.
+pub struct Control {
+    state: AtomicU8,
+    resumed: Notify,
+}
+
+impl Control {
+    pub fn get(&self) -> RunState {
+        match self.state.load(Ordering::Acquire) {
+            0 => RunState::Running,
+            1 => RunState::Paused,
+            _ => RunState::Stopped,
+        }
+    }
+
+    fn set(&self, state: RunState) {
+        let value = match state {
+            RunState::Running => 0,
+            RunState::Paused => 1,
+            RunState::Stopped => 2,
+        };
+        self.state.store(value, Ordering::Release);
+        if state == RunState::Running {
+            self.resumed.notify_waiters();
+        }
+    }
+
+    /// Waits until the instance runs again.
+    async fn wait_running(&self) {
+        loop {
+            let resumed = self.resumed.notified();
+            if self.get() == RunState::Running {
+                return;
+            }
+            resumed.await;
+        }
+    }
+}
+
+static CONTROLS: LazyLock<Mutex<HashMap<String, Arc<Control>>>> = LazyLock::new(Mutex::default);
+
+fn control(name: &str) -> Arc<Control> {
+    CONTROLS
+        .lock()
+        .expect("controls lock")
+        .entry(name.to_owned())
+        .or_insert_with(|| Arc::new(Control { state: AtomicU8::new(0), resumed: Notify::new() }))
+        .clone()
+}
 
 /// Why a write did not run: the message, and how long to wait when the connector is restarting.
 pub struct WriteError {
@@ -20,6 +85,10 @@ enum Call {
     Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, WriteError>>),
     Poll(Option<String>, u32, oneshot::Sender<Result<PollResult, String>>),
     Handle(HttpRequest, oneshot::Sender<Result<Handled, String>>),
+    Status(oneshot::Sender<Status>),
+    Restart(oneshot::Sender<Result<(), String>>),
+    /// Closes the instance but keeps the task: the next call or restart opens a new one.
+    Shutdown(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
 }
 
@@ -28,6 +97,9 @@ enum Call {
 pub struct TaskHandle {
     tx: mpsc::Sender<Call>,
     pub kind: Kind,
+    /// Instance name: `<pipeline>/<source>` or `<pipeline>/<rule>/<target>` (`#n` for extra instances).
+    pub name: Arc<str>,
+    control: Arc<Control>,
 }
 
 const GONE: &str = "the connector's thread has stopped";
@@ -79,6 +151,16 @@ impl TaskHandle {
                             Call::Handle(request, reply) => {
                                 let _ = reply.send(task.handle(&request).await.map_err(|e| e.to_string()));
                             }
+                            Call::Status(reply) => {
+                                let _ = reply.send(task.status());
+                            }
+                            Call::Restart(reply) => {
+                                let _ = reply.send(task.restart().await.map_err(|e| e.to_string()));
+                            }
+                            Call::Shutdown(reply) => {
+                                let _ = task.close().await;
+                                let _ = reply.send(());
+                            }
                             Call::Close(reply) => {
                                 let _ = task.close().await;
                                 let _ = reply.send(());
@@ -95,7 +177,49 @@ impl TaskHandle {
             .map_err(|_| anyhow::anyhow!(GONE))?
             .map_err(|message| anyhow::anyhow!(message))
             .with_context(|| format!("opening {name}"))?;
-        Ok(Self { tx, kind })
+        let control = control(&name);
+        Ok(Self { tx, kind, name: name.into(), control })
+    }
+
+    pub fn run_state(&self) -> RunState {
+        self.control.get()
+    }
+
+    /// Waits while the instance is paused or stopped; false if `shutdown` came first.
+    pub async fn wait_running(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            _ = self.control.wait_running() => true,
+            _ = shutdown.wait_for(|stop| *stop) => false,
+        }
+    }
+
+    pub async fn status(&self) -> Option<Status> {
+        self.call(Call::Status).await
+    }
+
+    pub fn pause(&self) {
+        self.control.set(RunState::Paused);
+    }
+
+    /// Pauses and closes the instance, freeing its memory.
+    pub async fn stop(&self) {
+        self.control.set(RunState::Stopped);
+        let _ = self.call(Call::Shutdown).await;
+    }
+
+    /// Runs again; a stopped instance is re-opened.
+    pub async fn resume(&self) -> Result<(), String> {
+        let was = self.control.get();
+        if was == RunState::Stopped {
+            self.call(Call::Restart).await.unwrap_or_else(|| Err(GONE.into()))?;
+        }
+        self.control.set(RunState::Running);
+        Ok(())
+    }
+
+    /// Restarts the instance now, whatever its backoff says.
+    pub async fn restart(&self) -> Result<(), String> {
+        self.call(Call::Restart).await.unwrap_or_else(|| Err(GONE.into()))
     }
 
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Call) -> Option<T> {
@@ -104,7 +228,9 @@ impl TaskHandle {
         answer.await.ok()
     }
 
+    /// Delivers a batch; waits first while the instance is paused or stopped (the lane holds, events park).
     pub async fn write(&self, batch: Vec<Event>) -> Result<Vec<Outcome>, WriteError> {
+        self.control.wait_running().await;
         self.call(|r| Call::Write(batch, r))
             .await
             .unwrap_or_else(|| Err(WriteError { message: GONE.into(), retry_after: None }))

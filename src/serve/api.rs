@@ -8,7 +8,13 @@
 //! - `POST /rules/test` `{pattern, event}`: does the pattern match;
 //! - `POST /replay` `{pipeline, rule, target?, from, to?}` starts a replay (times: RFC 3339 or Unix ms) and
 //!   answers `202` with its id; `GET /replay/{id}` reports its progress; `GET /replay` lists them;
-//! - `GET /metrics`: Prometheus text format.
+//! - `GET /connectors`, `GET /connectors/{name}` (config as written), `GET /connectors/{name}/status`,
+//!   `PUT /connectors/{name}/pause|resume|stop`, `POST /connectors/{name}/restart`; a name is
+//!   `<pipeline>/<source>` or `<pipeline>/<rule>/<target>`;
+//! - `GET /connector-plugins`, `PUT /connector-plugins/{name}/config/validate`;
+//! - `GET /dlq/{topic}?offset=&limit=` browses a dead-letter topic; `POST /dlq/{topic}/redrive` sends one record
+//!   (`{"offset": n}`) or all of them back to the target they failed at;
+//! - `GET /metrics`: Prometheus text format; `GET /openapi.json`: this API described.
 //!
 //! With a token (`--api-token`), every route here needs `Authorization: Bearer <token>`; webhooks and `/healthz`
 //! never do (webhooks check their own signatures).
@@ -30,6 +36,11 @@ use serde_json::{Value, json};
 use busbar_rules::pipeline::{self, Pipeline, SourceFile};
 use busbar_rules::{Pattern, PatternOptions};
 
+use busbar_runtime::bus::Bus as _;
+use busbar_runtime::host::Runtime;
+use busbar_runtime::router::lane::Work;
+
+use super::actor::{RunState, TaskHandle};
 use super::bus::EmbeddedBus;
 use super::replay;
 
@@ -40,6 +51,7 @@ pub struct Api {
     replays: Mutex<Vec<Arc<ReplayJob>>>,
     token: Option<String>,
     strict: bool,
+    runtime: Runtime,
 }
 
 /// A running pipeline as the API sees it.
@@ -47,6 +59,7 @@ pub struct Api {
 struct Registered {
     pipeline: Arc<Pipeline>,
     router: Arc<BusRouter<EmbeddedBus>>,
+    tasks: Vec<TaskHandle>,
 }
 
 struct ReplayJob {
@@ -71,13 +84,13 @@ impl ReplayJob {
 }
 
 impl Api {
-    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool) -> Arc<Self> {
-        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict })
+    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool, runtime: Runtime) -> Arc<Self> {
+        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict, runtime })
     }
 
     /// Registers a pipeline that started, or its new version after a reload.
-    pub fn register(&self, pipeline: &Pipeline, router: Arc<BusRouter<EmbeddedBus>>) {
-        let registered = Registered { pipeline: Arc::new(pipeline.clone()), router };
+    pub fn register(&self, pipeline: &Pipeline, router: Arc<BusRouter<EmbeddedBus>>, tasks: &[TaskHandle]) {
+        let registered = Registered { pipeline: Arc::new(pipeline.clone()), router, tasks: tasks.to_vec() };
         self.pipelines.write().expect("api lock").insert(pipeline.name.clone(), registered);
     }
 
@@ -111,6 +124,13 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/replay", post(start_replay).get(list_replays))
         .route("/replay/{id}", get(get_replay))
         .route("/metrics", get(metrics))
+        .route("/connectors", get(list_connectors))
+        .route("/connectors/{*rest}", axum::routing::any(connector_route))
+        .route("/connector-plugins", get(list_plugins))
+        .route("/connector-plugins/{name}/config/validate", axum::routing::put(validate_plugin_config))
+        .route("/dlq/{topic}", get(browse_dlq))
+        .route("/dlq/{topic}/redrive", post(redrive_dlq))
+        .route("/openapi.json", get(openapi))
         .route_layer(axum::middleware::from_fn_with_state(api.clone(), authorize))
         .with_state(api)
 }
@@ -152,6 +172,10 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    fn conflict(message: String) -> Self {
+        Self { status: StatusCode::CONFLICT, code: "conflict", message }
+    }
+
     fn not_found(message: String) -> Self {
         Self { status: StatusCode::NOT_FOUND, code: "not_found", message }
     }
@@ -473,4 +497,339 @@ fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
         .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")))
         .collect();
     let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
+}
+
+/// The instances of one connector: a source, or a target with its `tasks`.
+struct Found {
+    name: String,
+    pipeline: Arc<Pipeline>,
+    kind: &'static str,
+    /// The connector's section of the pipeline file, as written (secret references, not values).
+    spec: Value,
+    tasks: Vec<TaskHandle>,
+}
+
+fn base_name(task: &TaskHandle) -> &str {
+    task.name.split_once('#').map_or(&task.name, |(base, _)| base)
+}
+
+/// Every connector of every running pipeline, in name order.
+fn connectors(api: &Api) -> Vec<Found> {
+    let pipelines: Vec<Registered> = api.pipelines.read().expect("api lock").values().cloned().collect();
+    let mut out = Vec::new();
+    for r in pipelines {
+        let spec = serde_json::to_value(&r.pipeline.spec).unwrap_or(Value::Null);
+        let mut names: Vec<String> = Vec::new();
+        for task in &r.tasks {
+            let name = base_name(task).to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let tasks: Vec<TaskHandle> = r.tasks.iter().filter(|t| base_name(t) == name).cloned().collect();
+            let parts: Vec<&str> = name.split('/').collect();
+            let (kind, section) = match parts.as_slice() {
+                [_, source] => ("source", spec["sources"][*source].clone()),
+                [_, rule, target] => {
+                    let section = spec["rules"]
+                        .as_array()
+                        .and_then(|rules| rules.iter().find(|x| x["name"] == *rule))
+                        .and_then(|x| x["targets"].as_array())
+                        .and_then(|targets| targets.iter().find(|t| t["name"] == *target))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    ("target", section)
+                }
+                _ => ("connector", Value::Null),
+            };
+            out.push(Found { name, pipeline: r.pipeline.clone(), kind, spec: section, tasks });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+fn run_state(found: &Found) -> RunState {
+    found.tasks.first().map_or(RunState::Running, TaskHandle::run_state)
+}
+
+async fn connector_status(found: &Found) -> Value {
+    let mut instances = Vec::new();
+    for task in &found.tasks {
+        let status = task.status().await;
+        instances.push(match status {
+            Some(status) => serde_json::to_value(&status).unwrap_or(Value::Null),
+            None => json!({ "name": &*task.name, "state": "gone" }),
+        });
+    }
+    let run = run_state(found);
+    // Kafka Connect's vocabulary: RUNNING, PAUSED, STOPPED, FAILED (restarting after a failure).
+    let state = match run {
+        RunState::Paused => "PAUSED",
+        RunState::Stopped => "STOPPED",
+        RunState::Running if instances.iter().any(|i| i["state"] == "backing-off") => "FAILED",
+        RunState::Running => "RUNNING",
+    };
+    json!({ "name": found.name, "pipeline": found.pipeline.name, "type": found.kind, "state": state, "tasks": instances })
+}
+
+async fn list_connectors(State(api): State<Arc<Api>>) -> Json<Value> {
+    let mut out = Vec::new();
+    for found in connectors(&api) {
+        let status = connector_status(&found).await;
+        out.push(json!({
+            "name": found.name,
+            "pipeline": found.pipeline.name,
+            "type": found.kind,
+            "connector": found.spec["connector"],
+            "state": status["state"],
+        }));
+    }
+    Json(Value::Array(out))
+}
+
+/// `/connectors/<name>[/<action>]`: the name holds slashes, so the action is recognised by its last segment.
+async fn connector_route(
+    State(api): State<Arc<Api>>,
+    method: axum::http::Method,
+    Path(rest): Path<String>,
+) -> Result<Response, ApiError> {
+    let rest = rest.trim_matches('/');
+    let all = connectors(&api);
+    let find = |name: &str| all.iter().find(|f| f.name == name);
+    let (found, action) = match find(rest) {
+        Some(found) => (found, ""),
+        None => match rest.rsplit_once('/') {
+            Some((name, action)) if find(name).is_some() => (find(name).expect("checked"), action),
+            _ => {
+                let known: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
+                return Err(ApiError::not_found(format!("no connector named {rest:?}; connectors: {}", known.join(", "))));
+            }
+        },
+    };
+    use axum::http::Method;
+    let state = run_state(found);
+    match (action, method) {
+        ("", Method::GET) | ("config", Method::GET) => Ok(Json(json!({
+            "name": found.name, "pipeline": found.pipeline.name, "type": found.kind, "config": found.spec,
+        }))
+        .into_response()),
+        ("status", Method::GET) => Ok(Json(connector_status(found).await).into_response()),
+        ("pause", Method::PUT) => {
+            if state == RunState::Stopped {
+                return Err(ApiError::conflict(format!("{} is stopped; resume it before pausing", found.name)));
+            }
+            found.tasks.iter().for_each(TaskHandle::pause);
+            tracing::info!(connector = %found.name, "paused");
+            Ok((StatusCode::ACCEPTED, Json(connector_status(found).await)).into_response())
+        }
+        ("stop", Method::PUT) => {
+            for task in &found.tasks {
+                task.stop().await;
+            }
+            tracing::info!(connector = %found.name, "stopped");
+            Ok((StatusCode::ACCEPTED, Json(connector_status(found).await)).into_response())
+        }
+        ("resume", Method::PUT) => {
+            for task in &found.tasks {
+                task.resume().await.map_err(|e| ApiError::conflict(format!("{} cannot resume: {e}", found.name)))?;
+            }
+            tracing::info!(connector = %found.name, "resumed");
+            Ok((StatusCode::ACCEPTED, Json(connector_status(found).await)).into_response())
+        }
+        ("restart", Method::POST) => {
+            if state != RunState::Running {
+                return Err(ApiError::conflict(format!("{} is {:?}; resume it instead of restarting", found.name, state).to_lowercase()));
+            }
+            for task in &found.tasks {
+                task.restart().await.map_err(|e| ApiError::conflict(format!("{} did not restart: {e}", found.name)))?;
+            }
+            tracing::info!(connector = %found.name, "restarted");
+            Ok((StatusCode::ACCEPTED, Json(connector_status(found).await)).into_response())
+        }
+        ("" | "config" | "status", _) | ("pause" | "stop" | "resume", _) | ("restart", _) => Err(ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            message: format!(
+                "{}: use GET for the connector, /config and /status, PUT for /pause, /resume and /stop, POST for /restart",
+                found.name
+            ),
+        }),
+        (other, _) => Err(ApiError::not_found(format!(
+            "{}: no action {other:?}; actions: status, config, pause, resume, stop, restart",
+            found.name
+        ))),
+    }
+}
+
+async fn list_plugins(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {
+    let builtins = api.runtime.builtins().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut out: Vec<Value> = builtins
+        .iter()
+        .map(|c| {
+            let d = c.description();
+            json!({ "name": format!("builtin:{}", d.name), "type": format!("{:?}", d.kind).to_lowercase(),
+                    "version": d.version, "summary": d.summary, "config_schema": c.config_schema() })
+        })
+        .collect();
+    out.push(json!({ "name": "builtin:topic", "type": "sink", "version": env!("CARGO_PKG_VERSION"),
+                     "summary": "appends the (transformed) event to another bus topic; runs natively",
+                     "config_schema": { "type": "object", "required": ["topic"], "properties": { "topic": { "type": "string" } } } }));
+    Ok(Json(Value::Array(out)))
+}
+
+async fn validate_plugin_config(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(config) = body?;
+    let short = name.strip_prefix("builtin:").unwrap_or(&name);
+    let builtins = api.runtime.builtins().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(connector) = builtins.iter().find(|c| c.description().name == short) else {
+        let known: Vec<String> = builtins.iter().map(|c| format!("builtin:{}", c.description().name)).collect();
+        return Err(ApiError::not_found(format!("no connector plugin named {name:?}; plugins: {}", known.join(", "))));
+    };
+    Ok(Json(match connector.validate_config(&config) {
+        Ok(()) => json!({ "name": format!("builtin:{short}"), "error_count": 0, "errors": [] }),
+        Err(busbar_runtime::Error::ConfigRejected { message, .. }) => {
+            let errors: Vec<&str> = message.split("; ").collect();
+            json!({ "name": format!("builtin:{short}"), "error_count": errors.len(), "errors": errors })
+        }
+        Err(other) => json!({ "name": format!("builtin:{short}"), "error_count": 1, "errors": [other.to_string()] }),
+    }))
+}
+
+#[derive(Deserialize)]
+struct Page {
+    offset: Option<i64>,
+    limit: Option<usize>,
+}
+
+fn header_text(record: &busbar_runtime::bus::Record, name: &str) -> Option<String> {
+    record.header(name).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Reads records of a one-partition topic from `offset`, at most `limit`.
+async fn read_topic(api: &Api, topic: &str, offset: i64, limit: usize) -> Result<Vec<busbar_runtime::bus::Fetched>, ApiError> {
+    let bus = &api.bus;
+    let (start, end) = bus.offsets(topic, 0).await.map_err(|_| ApiError::not_found(format!("no topic named {topic:?}")))?;
+    let mut position = offset.max(start);
+    let mut out = Vec::new();
+    while position < end && out.len() < limit {
+        let fetched = bus
+            .fetch(topic, 0, position, 1 << 20, std::time::Duration::ZERO)
+            .await
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if fetched.is_empty() {
+            break;
+        }
+        for record in fetched {
+            if record.offset >= position && out.len() < limit {
+                position = record.offset + 1;
+                out.push(record);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn dead_letter_topic(api: &Api, topic: &str) -> Result<(), ApiError> {
+    if !topic.ends_with(".dlq") {
+        return Err(ApiError::bad_request(format!("{topic:?} is not a dead-letter topic (their names end in .dlq)")));
+    }
+    api.bus.store().topic_info(topic).map(|_| ()).map_err(|_| ApiError::not_found(format!("no topic named {topic:?}")))
+}
+
+async fn browse_dlq(
+    State(api): State<Arc<Api>>,
+    Path(topic): Path<String>,
+    axum::extract::Query(page): axum::extract::Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    dead_letter_topic(&api, &topic)?;
+    let records = read_topic(&api, &topic, page.offset.unwrap_or(0), page.limit.unwrap_or(100).min(1000)).await?;
+    let (start, end) = api.bus.offsets(&topic, 0).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let rows: Vec<Value> = records
+        .iter()
+        .map(|f| {
+            let value = f.record.value.as_deref().unwrap_or_default();
+            let event = serde_json::from_slice::<Value>(value).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(value).into_owned()));
+            let headers: BTreeMap<String, String> = f
+                .record
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()))
+                .collect();
+            json!({ "offset": f.offset, "timestamp_ms": f.record.timestamp_ms, "event": event, "headers": headers })
+        })
+        .collect();
+    Ok(Json(json!({ "topic": topic, "log_start_offset": start, "high_watermark": end, "records": rows })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Redrive {
+    offset: Option<i64>,
+}
+
+/// Sends dead-lettered events back to the lane of the target they failed at (named by their headers), as new
+/// deliveries with a fresh retry budget. The DLQ itself is not changed: it is an audit log.
+async fn redrive_dlq(
+    State(api): State<Arc<Api>>,
+    Path(topic): Path<String>,
+    body: Option<Json<Redrive>>,
+) -> Result<Json<Value>, ApiError> {
+    dead_letter_topic(&api, &topic)?;
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let records = match request.offset {
+        Some(offset) => {
+            let one = read_topic(&api, &topic, offset, 1).await?;
+            if one.first().map(|f| f.offset) != Some(offset) {
+                return Err(ApiError::not_found(format!("{topic} has no record at offset {offset}")));
+            }
+            one
+        }
+        None => read_topic(&api, &topic, 0, usize::MAX).await?,
+    };
+    let mut sent = 0u64;
+    let mut skipped = Vec::new();
+    for f in &records {
+        let (Some(pipeline), Some(rule), Some(target)) = (
+            header_text(&f.record, "busbar.pipeline"),
+            header_text(&f.record, "busbar.rule"),
+            header_text(&f.record, "busbar.target"),
+        ) else {
+            skipped.push(json!({ "offset": f.offset, "reason": "not a target's dead letter (no busbar.pipeline/rule/target headers)" }));
+            continue;
+        };
+        let Ok(registered) = api.registered(&pipeline) else {
+            skipped.push(json!({ "offset": f.offset, "reason": format!("pipeline {pipeline} is not running") }));
+            continue;
+        };
+        let routes = registered.router.routes();
+        let lane = routes
+            .rules
+            .iter()
+            .filter(|r| r.name == rule)
+            .flat_map(|r| r.lanes.iter())
+            .find(|l| l.config().target == target);
+        let Some(lane) = lane else {
+            skipped.push(json!({ "offset": f.offset, "reason": format!("{pipeline}/{rule}/{target} no longer exists") }));
+            continue;
+        };
+        let Some(event) = f.record.value.as_deref().and_then(|v| serde_json::from_slice::<Value>(v).ok()) else {
+            skipped.push(json!({ "offset": f.offset, "reason": "the record is not a JSON event" }));
+            continue;
+        };
+        lane.offer(Work { origin: None, key: f.record.key.clone(), event: Arc::new(event) }).await;
+        sent += 1;
+    }
+    tracing::info!(%topic, sent, skipped = skipped.len(), "dead letters re-driven");
+    Ok(Json(json!({ "topic": topic, "redriven": sent, "skipped": skipped })))
+}
+
+/// The API described as OpenAPI 3.1 (kept next to the routes; a test checks the two agree).
+async fn openapi() -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
 }

@@ -157,7 +157,12 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
     let bus = Arc::new(EmbeddedBus::new(broker.store().clone(), broker.groups().clone()));
     let cursors = Arc::new(Cursors::load(bus.clone()).await.context("reading source cursors")?);
     let process = Process {
-        api: api::Api::new(bus.clone(), args.api_token.clone(), args.strict_eventbridge),
+        api: api::Api::new(
+            bus.clone(),
+            args.api_token.clone(),
+            args.strict_eventbridge,
+            Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?,
+        ),
         bus,
         cursors,
         data_dir: args.data_dir.clone(),
@@ -244,7 +249,7 @@ impl Process {
         tasks.extend(started.tasks);
         self.mount(&pipeline.name, started.hooks);
         let (sources_stop, sources) = (started.stop, started.handles);
-        self.api.register(&pipeline, router.clone());
+        self.api.register(&pipeline, router.clone(), &tasks);
         Ok(Running {
             pipeline,
             router,
@@ -412,7 +417,7 @@ impl Process {
         current.sources = started.handles;
         current.tasks = built.tasks;
         current.tasks.extend(started.tasks);
-        self.api.register(&pipeline, current.router.clone());
+        self.api.register(&pipeline, current.router.clone(), &current.tasks);
         current.pipeline = pipeline;
         Ok(())
     }

@@ -121,6 +121,9 @@ impl<B: Bus> PullSource<B> {
             if *shutdown.borrow() {
                 return;
             }
+            if !self.task.wait_running(&mut shutdown).await {
+                return;
+            }
             let result = self.task.poll(cursor.clone(), POLL_MAX).await;
             let wait = match result {
                 Ok(polled) => {
@@ -192,6 +195,14 @@ impl<B: Bus> Webhook<B> {
     /// Handles one request: the connector turns it into events and a response; the events are made durable
     /// before the response is returned. A request the connector rejects (4xx) is dead-lettered with the reason.
     pub async fn handle(&self, request: HttpRequest) -> HttpResponse {
+        if self.task.run_state() != super::actor::RunState::Running {
+            let mut response = json_response(
+                503,
+                &serde_json::json!({ "error": format!("the source {} is {:?}; try again later", self.name, self.task.run_state()).to_lowercase() }),
+            );
+            response.headers.push(Header { name: "retry-after".into(), value: b"5".to_vec() });
+            return response;
+        }
         let handled = self.task.handle(request.clone()).await;
         let Handled { response, events } = match handled {
             Ok(handled) => handled,

@@ -51,7 +51,7 @@ impl HostState {
             .allow_ip_name_lookup(false)
             .build();
         HostState {
-            http: GrantedHttp { name: name.clone(), grants: grants.clone() },
+            http: GrantedHttp { name: name.clone(), grants: grants.clone(), pool: Default::default() },
             name,
             grants,
             wasi,

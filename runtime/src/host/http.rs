@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::BodyExt;
 use wasmtime::component::Linker;
@@ -12,10 +13,16 @@ use super::ctx::HostState;
 use super::grants::Grants;
 
 /// The `wasi:http` hooks of one instance: every request is checked against the grants before it leaves.
+/// Plain-HTTP connections are kept open and reused (one per authority per instance, as the instance's calls are
+/// sequential), so a sink posting to one endpoint does not pay a TCP handshake per event.
 pub struct GrantedHttp {
     pub name: Arc<str>,
     pub grants: Arc<Grants>,
+    pub pool: Pool,
 }
+
+/// Idle HTTP/1.1 connections by authority (`host:port`).
+pub type Pool = Arc<std::sync::Mutex<std::collections::HashMap<String, hyper::client::conn::http1::SendRequest<WasiBody>>>>;
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type SendFuture =
@@ -42,6 +49,13 @@ impl WasiHttpHooks for GrantedHttp {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
         tracing::debug!(connector = %self.name, method = %request.method(), %uri, "outgoing HTTP");
+        if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
+            let pool = self.pool.clone();
+            return Box::new(async move {
+                let response = pooled_send(pool, request, options).await?;
+                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
+            });
+        }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
@@ -52,4 +66,103 @@ impl WasiHttpHooks for GrantedHttp {
 /// Adds `wasi:http/outgoing-handler` and `wasi:http/types`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Sends a plain-HTTP request on a pooled connection (a new one when none is idle), with the request's connect,
+/// first-byte and between-bytes timeouts, as `default_send_request` applies them.
+async fn pooled_send(
+    pool: Pool,
+    mut request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<WasiBody>, wasmtime_wasi_http::Error> {
+    use wasmtime_wasi_http::Error;
+    let authority = {
+        let uri = request.uri();
+        let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
+        format!("{host}:{}", uri.port_u16().unwrap_or(80))
+    };
+    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let first_byte_timeout = options.and_then(|o| o.first_byte_timeout).unwrap_or(DEFAULT_TIMEOUT);
+    let between_bytes = options.and_then(|o| o.between_bytes_timeout).unwrap_or(DEFAULT_TIMEOUT).max(Duration::from_nanos(1));
+    // On the wire the request line carries only the path: the authority goes in the Host header.
+    if !request.headers().contains_key(http::header::HOST) {
+        let host = http::HeaderValue::from_str(request.uri().authority().map(|a| a.as_str()).unwrap_or_default())
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+        request.headers_mut().insert(http::header::HOST, host);
+    }
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .build()
+        .map_err(|_| Error::HttpRequestUriInvalid)?;
+
+    let idle = pool.lock().expect("pool lock").remove(&authority).filter(|s| s.is_ready() && !s.is_closed());
+    let mut sender = match idle {
+        Some(sender) => sender,
+        None => {
+            let stream = match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&authority)).await {
+                Ok(stream) => stream.map_err(Error::Connect)?,
+                Err(_) => return Err(Error::ConnectionTimeout),
+            };
+            let _ = stream.set_nodelay(true);
+            let (sender, connection) = tokio::time::timeout(
+                connect_timeout,
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)),
+            )
+            .await
+            .map_err(|_| Error::ConnectionTimeout)??;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            sender
+        }
+    };
+    let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)??;
+    // The connection is free again once this response's body is read; the next request checks `is_ready`.
+    pool.lock().expect("pool lock").insert(authority, sender);
+    Ok(response.map(|incoming| TimedBody { incoming, between_bytes, deadline: None }.boxed_unsync()))
+}
+
+/// A response body whose frames must each arrive within `between_bytes`.
+struct TimedBody {
+    incoming: hyper::body::Incoming,
+    between_bytes: Duration,
+    deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl http_body::Body for TimedBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.incoming).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                self.deadline = None;
+                Poll::Ready(frame.map(|f| f.map_err(wasmtime_wasi_http::Error::from)))
+            }
+            Poll::Pending => {
+                let between = self.between_bytes;
+                let deadline = self.deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(between)));
+                match deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.incoming)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.incoming)
+    }
 }
