@@ -4,6 +4,7 @@
 mod broker;
 mod cli;
 mod connector;
+mod connectors;
 mod replay;
 mod rules;
 mod schema;
@@ -52,6 +53,8 @@ enum Command {
     /// Print JSON Schemas of busbar's files.
     #[command(subcommand)]
     Schema(schema::Command),
+    /// Connectors of a running `busbar serve`: list, status, pause, resume, stop, restart.
+    Connectors(connectors::Args),
     /// Topics on any Kafka-compatible broker: list, create, describe, alter, delete.
     Topics(cli::topics::Args),
     /// Write records to a topic: lines of stdin or a file (with keys and headers), or one whole file.
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Schema(cmd) => schema::run(cmd),
+        Command::Connectors(args) => connectors::run(args),
         Command::Topics(args) => cli::topics::run(args),
         Command::Produce(args) => cli::produce::run(args),
         Command::Consume(args) => cli::consume::run(args),

@@ -338,3 +338,36 @@ async fn the_openapi_document_and_the_routes_agree() {
     }
     busbar.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connectors_command_lists_pauses_and_resumes() {
+    let receiver = Receiver::start().await;
+    let dir = tempdir();
+    let file = write_pipeline(dir.path(), "shop.json", &pipeline(&receiver));
+    let busbar = Busbar::start(&[&file], &dir.path().join("data"));
+    let api = format!("http://{}", busbar.http);
+    let run = move |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_busbar")).arg("connectors").args(args).args(["--api", &api]).output().unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, out, _) = tokio::task::spawn_blocking({ let run = run.clone(); move || run(&["list"]) }).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l.starts_with("shop/big/http") && l.contains("RUNNING") && l.contains("builtin:http")), "{out}");
+    let (code, out, _) = tokio::task::spawn_blocking({ let run = run.clone(); move || run(&["pause", "shop/in"]) }).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(out.contains("shop/in PAUSED"), "{out}");
+    let (code, out, _) = tokio::task::spawn_blocking({ let run = run.clone(); move || run(&["status", "shop/in", "-o", "json"]) }).await.unwrap();
+    assert_eq!(code, Some(0));
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["state"], "PAUSED");
+    let (code, _, err) = tokio::task::spawn_blocking({ let run = run.clone(); move || run(&["restart", "shop/in"]) }).await.unwrap();
+    assert_eq!(code, Some(2), "a paused connector is resumed, not restarted");
+    assert!(err.contains("resume"), "{err}");
+    let (code, out, _) = tokio::task::spawn_blocking({ let run = run.clone(); move || run(&["resume", "shop/in"]) }).await.unwrap();
+    assert_eq!(code, Some(0));
+    assert!(out.contains("RUNNING"), "{out}");
+    let (code, _, err) = tokio::task::spawn_blocking(move || run(&["status", "shop/nope"])).await.unwrap();
+    assert_eq!(code, Some(2));
+    assert!(err.contains("shop/in"), "names the connectors that exist: {err}");
+    busbar.stop();
+}
