@@ -213,7 +213,9 @@ async fn guest_language(kind: &str, path: &str) {
         loads.push(t.elapsed());
         assert_eq!(connector.cache_outcome(), CacheOutcome::Hit);
         let t = Instant::now();
-        let options = OpenOptions { name: format!("bench-{kind}"), config: config_json.clone(), grants: grants.clone(), limits: Limits::default() };
+        // JavaScript's heap grows with the batches it encodes (see the memory row below): room beyond the default cap.
+        let limits = Limits { memory_bytes: 1 << 30, ..Limits::default() };
+        let options = OpenOptions { name: format!("bench-{kind}"), config: config_json.clone(), grants: grants.clone(), limits };
         task = Some(runtime.open(connector, options).await.unwrap());
         opens.push(t.elapsed());
     }
@@ -247,19 +249,46 @@ async fn guest_language(kind: &str, path: &str) {
         }
         let per_batch = median(samples);
         row(
+            "js sink: linear memory after the run",
+            format!("{:.0} MiB", task.status().memory_bytes as f64 / 1048576.0),
+            &format!("{} batches of 256 × 1 KiB written; the default cap is {} MiB", records / BATCH, Limits::default().memory_bytes >> 20),
+        );
+        row(
             "js sink: records/s (256 × 1 KiB, one fetch POST per batch)",
             format!("{:.0}", records as f64 / started.elapsed().as_secs_f64()),
             &format!("median batch {:.2} ms incl. JSON encoding and a local HTTP round trip; per record {:.1} µs",
                 per_batch.as_secs_f64() * 1e3, (per_batch.saturating_sub(per_call)).as_secs_f64() * 1e6 / BATCH as f64),
         );
     } else {
-        let calls = 500;
+        let calls = 500u32;
+        let mut done = 0u32;
+        let mut failure = None;
         let started = Instant::now();
         for _ in 0..calls {
-            task.poll(Some("0"), 256).await.unwrap();
+            match task.poll(Some("0"), 256).await {
+                Ok(_) => done += 1,
+                Err(e) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+            }
         }
-        let per_call = started.elapsed() / calls;
-        row("python source: per-poll cost (HTTP GET answering [])", format!("{:.1} µs", per_call.as_secs_f64() * 1e6), "wasi:http round trip to a local server included");
+        let elapsed = started.elapsed();
+        match failure {
+            None => row(
+                "python source: per-poll cost (HTTP GET answering [])",
+                format!("{:.1} µs", (elapsed / calls).as_secs_f64() * 1e6),
+                "wasi:http round trip to a local server included",
+            ),
+            Some(e) => {
+                let reason: String = e.lines().filter(|l| l.contains("Error") || l.contains("panicked")).collect::<Vec<_>>().join(" ");
+                row(
+                    "python source: per-poll cost (HTTP GET answering [])",
+                    format!("{:.1} µs", (elapsed / done.max(1)).as_secs_f64() * 1e6),
+                    &format!("FAILED after {done} polls: {}", reason.chars().take(300).collect::<String>()),
+                )
+            }
+        }
     }
     std::fs::remove_dir_all(&cache_dir).ok();
 }
