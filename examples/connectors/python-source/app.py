@@ -84,12 +84,12 @@ def describe(code) -> str:
     return type(code).__name__.replace("ErrorCode_", "")
 
 
-class SourceConnector(exports.SourceConnector):
-    def __init__(self) -> None:
-        self.url = ""
-        self.source = "http-api"
-        self.detail_type = "item"
+# componentize-py makes a fresh SourceConnector for every call into the component, so what `open` learns lives
+# at module level: one component instance serves one connector task.
+STATE = {"url": "", "source": "http-api", "detail_type": "item"}
 
+
+class SourceConnector(exports.SourceConnector):
     def describe(self) -> Description:
         return Description(
             name="python-http-source",
@@ -102,14 +102,15 @@ class SourceConnector(exports.SourceConnector):
 
     def open(self, config: str) -> None:
         cfg = json.loads(config)
-        self.url = cfg["url"]
-        self.source = cfg.get("source", self.source)
-        self.detail_type = cfg.get("detail_type", self.detail_type)
-        log.log(log.Level.INFO, f"polling {self.url}")
+        STATE["url"] = cfg["url"]
+        STATE["source"] = cfg.get("source", "http-api")
+        STATE["detail_type"] = cfg.get("detail_type", "item")
+        log.log(log.Level.INFO, f"polling {STATE['url']}")
 
     def poll(self, cursor: Optional[str], max: int) -> PollResult:
-        separator = "&" if "?" in self.url else "?"
-        url = f"{self.url}{separator}after={quote(cursor or '')}&limit={max}"
+        base, source, detail_type = STATE["url"], STATE["source"], STATE["detail_type"]
+        separator = "&" if "?" in base else "?"
+        url = f"{base}{separator}after={quote(cursor or '')}&limit={max}"
         status, body = http_get(url)
         if status == 429 or status >= 500:
             raise Err(Error(message=f"GET {url} answered {status}", retryable=True))
@@ -126,9 +127,9 @@ class SourceConnector(exports.SourceConnector):
             item_id = str(item.get("id", "")) if isinstance(item, dict) else ""
             events.append(
                 Event(
-                    id=f"{self.source}-{item_id}" if item_id else "",
-                    source=self.source,
-                    detail_type=self.detail_type,
+                    id=f"{source}-{item_id}" if item_id else "",
+                    source=source,
+                    detail_type=detail_type,
                     time="",
                     key=item_id.encode() or None,
                     headers=[],

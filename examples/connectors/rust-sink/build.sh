@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 rustup target add wasm32-wasip2
-cargo build --release --target wasm32-wasip2 --target-dir target
-cp target/wasm32-wasip2/release/rust_sink.wasm rust_sink.wasm
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --target wasm32-wasip2 --target-dir "$target"
+cp "$target/wasm32-wasip2/release/rust_sink.wasm" rust_sink.wasm
 echo "built $(pwd)/rust_sink.wasm"
