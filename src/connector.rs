@@ -137,7 +137,13 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
                 item[field].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect()
             };
             let (functions, types) = (names("functions"), names("types"));
-            let mut line = format!("  {}", item["name"].as_str().unwrap_or_default());
+            let name = item["name"].as_str().unwrap_or_default();
+            let mut line = format!("  {name}");
+            // Standard WASI interfaces are long and well known: their size here, every name in --json.
+            if title == "imports" && name.starts_with("wasi:") {
+                println!("{line} ({} functions, {} types)", functions.len(), types.len());
+                continue;
+            }
             if !functions.is_empty() {
                 line += &format!(": {}", functions.join(", "));
             }

@@ -175,6 +175,7 @@ fn inspect_prints_world_exports_imports_and_config_schema() {
         "needs:   nothing",
         "exports:\n  busbar:connector/sink-connector@0.1.0: describe, open, write, close (types: description, error, event, outcome)\nimports:",
         "  busbar:connector/log@0.1.0: log (types: level)",
+        "  wasi:cli/stderr@0.2.6 (1 functions, 1 types)",
         "config schema:",
         "\"prefix\"",
     ] {
