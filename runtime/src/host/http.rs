@@ -121,9 +121,16 @@ async fn pooled_send(
     let response = tokio::time::timeout(first_byte_timeout, sender.send_request(request))
         .await
         .map_err(|_| Error::ConnectionReadTimeout)??;
-    // The connection is free again once this response's body is read; the next request checks `is_ready`.
-    pool.lock().expect("pool lock").insert(authority, sender);
-    Ok(response.map(|incoming| TimedBody { incoming, between_bytes, deadline: None }.boxed_unsync()))
+    // The connection goes back to the pool only once this response's body has been read to its end; a body
+    // dropped half-read takes its connection with it.
+    let mut release = Some((pool, authority, sender));
+    if http_body::Body::is_end_stream(response.body()) {
+        // Nothing to read (an empty body): the connection is free already.
+        if let Some((pool, authority, sender)) = release.take() {
+            pool.lock().expect("pool lock").insert(authority, sender);
+        }
+    }
+    Ok(response.map(|incoming| TimedBody { incoming, between_bytes, deadline: None, release }.boxed_unsync()))
 }
 
 /// A response body whose frames must each arrive within `between_bytes`.
@@ -131,6 +138,16 @@ struct TimedBody {
     incoming: hyper::body::Incoming,
     between_bytes: Duration,
     deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The connection to give back to the pool at the end of the body.
+    release: Option<(Pool, String, hyper::client::conn::http1::SendRequest<WasiBody>)>,
+}
+
+impl TimedBody {
+    fn release(&mut self) {
+        if let Some((pool, authority, sender)) = self.release.take() {
+            pool.lock().expect("pool lock").insert(authority, sender);
+        }
+    }
 }
 
 impl http_body::Body for TimedBody {
@@ -145,6 +162,12 @@ impl http_body::Body for TimedBody {
         match std::pin::Pin::new(&mut self.incoming).poll_frame(cx) {
             Poll::Ready(frame) => {
                 self.deadline = None;
+                match &frame {
+                    None => self.release(),
+                    Some(Err(_)) => self.release = None,
+                    Some(Ok(_)) if self.incoming.is_end_stream() => self.release(),
+                    Some(Ok(_)) => {}
+                }
                 Poll::Ready(frame.map(|f| f.map_err(wasmtime_wasi_http::Error::from)))
             }
             Poll::Pending => {
