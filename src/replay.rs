@@ -2,7 +2,7 @@
 //! targets, and follows it with a progress bar.
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -35,17 +35,15 @@ pub struct Args {
 
 /// An absolute time in Unix milliseconds, from RFC 3339, Unix milliseconds or a duration before now.
 fn parse_time(text: &str) -> Result<i64, String> {
-    if let Ok(ms) = text.parse::<i64>() {
+    if let Ok(ms) = crate::cli::time::parse_timestamp(text) {
         return Ok(ms);
     }
-    if let Ok(time) = humantime::parse_rfc3339_weak(text) {
-        return Ok(time.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0));
+    match crate::cli::time::parse_duration(text.trim_start_matches('-')) {
+        Ok(ago) => Ok(crate::cli::time::now_millis() - ago.as_millis() as i64),
+        Err(_) => Err(format!(
+            "{text:?} is not a time: use RFC 3339 (2026-11-21T10:00:00Z), Unix milliseconds, or a duration ago (90m, 2h)"
+        )),
     }
-    if let Ok(ago) = humantime::parse_duration(text.trim_start_matches('-')) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        return Ok(now.saturating_sub(ago).as_millis() as i64);
-    }
-    Err(format!("{text:?} is not a time: use RFC 3339 (2026-11-21T10:00:00Z), Unix milliseconds, or a duration ago (90m, 2h)"))
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

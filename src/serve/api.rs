@@ -213,9 +213,9 @@ struct ReplayBody {
 fn parse_time(field: &str, value: &Value) -> Result<i64, ApiError> {
     match value {
         Value::Number(n) => n.as_i64().ok_or_else(|| ApiError::bad_request(format!("{field}: {n} is not a whole number of Unix milliseconds"))),
-        Value::String(text) => humantime::parse_rfc3339_weak(text)
-            .map_err(|e| ApiError::bad_request(format!("{field}: {text:?} is not an RFC 3339 time ({e}); e.g. 2026-11-21T10:00:00Z")))
-            .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)),
+        Value::String(text) => {
+            crate::cli::time::parse_timestamp(text).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+        }
         other => Err(ApiError::bad_request(format!("{field}: expected Unix milliseconds or an RFC 3339 string, got {other}"))),
     }
 }
