@@ -2,10 +2,9 @@
 //! its API (as Kafka Connect's REST API is used with curl, but shorter).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use serde_json::Value;
+
+use crate::api_client::ApiClient;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,8 +49,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn connectors(args: Args) -> anyhow::Result<ExitCode> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let base = args.api.trim_end_matches('/');
     let (method, path) = match &args.command {
         Command::List => (reqwest::Method::GET, "/connectors".to_owned()),
         Command::Status { name } => (reqwest::Method::GET, format!("/connectors/{name}/status")),
@@ -60,20 +57,14 @@ async fn connectors(args: Args) -> anyhow::Result<ExitCode> {
         Command::Stop { name } => (reqwest::Method::PUT, format!("/connectors/{name}/stop")),
         Command::Restart { name } => (reqwest::Method::POST, format!("/connectors/{name}/restart")),
     };
-    let mut request = http.request(method, format!("{base}{path}"));
-    if let Some(token) = &args.api_token {
-        request = request.bearer_auth(token);
-    }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("cannot reach busbar serve at {base} (is it running? --api sets the address)"))?;
-    let status = response.status();
-    let body: Value = response.json().await.with_context(|| format!("{base}{path} answered {status} without JSON"))?;
-    if !status.is_success() {
-        eprintln!("error: {}", body["message"].as_str().unwrap_or("the server refused the request"));
-        return Ok(ExitCode::from(2));
-    }
+    let api = ApiClient::new(&args.api, args.api_token.clone())?;
+    let body = match api.call(method, &path, None).await? {
+        Ok(body) => body,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&body)?),
         Output::Table => match &args.command {

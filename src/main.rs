@@ -1,6 +1,7 @@
 //! The `busbar` binary: command-line parsing and the composition root. Each subcommand lives in its own module
 //! and is the only place where the library crates are wired together.
 
+mod api_client;
 mod broker;
 mod cli;
 mod connector;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use crate::api_client::ApiClient;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,23 +54,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn replay(args: Args) -> anyhow::Result<ExitCode> {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-    let base = args.api.trim_end_matches('/').to_owned();
-    let authorize = |request: reqwest::RequestBuilder| match &args.api_token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    };
+    let api = ApiClient::new(&args.api, args.api_token.clone())?;
     let body = json!({ "pipeline": args.pipeline, "rule": args.rule, "target": args.target, "from": args.from, "to": args.to });
-    let response = authorize(http.post(format!("{base}/replay")).json(&body))
-        .send()
-        .await
-        .with_context(|| format!("cannot reach busbar serve at {base} (is it running? --api sets the address)"))?;
-    let status = response.status();
-    let answer: Value = response.json().await.with_context(|| format!("{base}/replay answered {status} without JSON"))?;
-    if !status.is_success() {
-        eprintln!("error: {}", answer["message"].as_str().unwrap_or("the server refused the replay"));
-        return Ok(ExitCode::from(2));
-    }
+    let answer = match api.call(reqwest::Method::POST, "/replay", Some(&body)).await? {
+        Ok(answer) => answer,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let id = answer["id"].as_u64().context("the server's answer has no replay id")?;
 
     let bar = if console_is_interactive() {
@@ -82,13 +76,10 @@ async fn replay(args: Args) -> anyhow::Result<ExitCode> {
         None
     };
     let progress = loop {
-        let progress: Value = authorize(http.get(format!("{base}/replay/{id}")))
-            .send()
-            .await
-            .with_context(|| format!("lost busbar serve at {base} while replaying"))?
-            .json()
-            .await?;
-        let progress = progress["progress"].clone();
+        let progress = match api.call(reqwest::Method::GET, &format!("/replay/{id}"), None).await? {
+            Ok(answer) => answer["progress"].clone(),
+            Err(message) => anyhow::bail!("replay {id}: {message}"),
+        };
         if let Some(bar) = &bar {
             bar.set_length(progress["total"].as_u64().unwrap_or(0));
             bar.set_position(progress["scanned"].as_u64().unwrap_or(0));

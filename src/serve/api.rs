@@ -37,7 +37,7 @@ use busbar_rules::pipeline::{self, Pipeline, SourceFile};
 use busbar_rules::{Pattern, PatternOptions};
 
 use busbar_runtime::bus::Bus as _;
-use busbar_runtime::host::Runtime;
+use busbar_runtime::host::{Runtime, RuntimeConfig};
 use busbar_runtime::router::lane::Work;
 
 use super::actor::{RunState, TaskHandle};
@@ -51,7 +51,9 @@ pub struct Api {
     replays: Mutex<Vec<Arc<ReplayJob>>>,
     token: Option<String>,
     strict: bool,
-    runtime: Runtime,
+    /// Where compiled components are cached; the built-ins are loaded from there on the first plugins request.
+    cache_dir: std::path::PathBuf,
+    plugins: tokio::sync::OnceCell<Vec<Arc<busbar_runtime::host::Connector>>>,
 }
 
 /// A running pipeline as the API sees it.
@@ -84,8 +86,22 @@ impl ReplayJob {
 }
 
 impl Api {
-    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool, runtime: Runtime) -> Arc<Self> {
-        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict, runtime })
+    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool, cache_dir: std::path::PathBuf) -> Arc<Self> {
+        let plugins = tokio::sync::OnceCell::new();
+        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict, cache_dir, plugins })
+    }
+
+    /// The built-in connectors, loaded once.
+    async fn plugins(&self) -> Result<&[Arc<busbar_runtime::host::Connector>], ApiError> {
+        let load = || async {
+            let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(self.cache_dir.clone()), ..RuntimeConfig::default() })?;
+            runtime.builtins().await
+        };
+        self.plugins
+            .get_or_try_init(load)
+            .await
+            .map(Vec::as_slice)
+            .map_err(|e: busbar_runtime::Error| ApiError::bad_request(format!("cannot load the built-in connectors: {e}")))
     }
 
     /// Registers a pipeline that started, or its new version after a reload.
@@ -380,22 +396,21 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     let store = api.bus.store();
     let mut topics = store.topics();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut high = String::new();
+    let mut start = String::new();
+    for topic in &topics {
+        for p in 0..topic.partitions {
+            if let Ok(o) = store.offsets(&topic.name, p) {
+                let labels = [("topic", topic.name.as_str()), ("partition", &p.to_string())];
+                sample(&mut high, "busbar_topic_partition_high_watermark", &labels, o.high_watermark as f64);
+                sample(&mut start, "busbar_topic_partition_log_start_offset", &labels, o.log_start as f64);
+            }
+        }
+    }
     metric_header(&mut out, "busbar_topic_partition_high_watermark", "gauge", "Next offset to be written, per partition.");
-    for topic in &topics {
-        for p in 0..topic.partitions {
-            if let Ok(o) = store.offsets(&topic.name, p) {
-                sample(&mut out, "busbar_topic_partition_high_watermark", &[("topic", &topic.name), ("partition", &p.to_string())], o.high_watermark as f64);
-            }
-        }
-    }
+    out.push_str(&high);
     metric_header(&mut out, "busbar_topic_partition_log_start_offset", "gauge", "First offset still stored, per partition.");
-    for topic in &topics {
-        for p in 0..topic.partitions {
-            if let Ok(o) = store.offsets(&topic.name, p) {
-                sample(&mut out, "busbar_topic_partition_log_start_offset", &[("topic", &topic.name), ("partition", &p.to_string())], o.log_start as f64);
-            }
-        }
-    }
+    out.push_str(&start);
     metric_header(&mut out, "busbar_consumer_group_lag", "gauge", "High watermark minus committed offset, per group and partition.");
     for group in store_groups(&api) {
         if let Ok(offsets) = api.bus.groups().fetch_offsets(&group, None, None) {
@@ -598,11 +613,12 @@ async fn connector_route(
     let rest = rest.trim_matches('/');
     let all = connectors(&api);
     let find = |name: &str| all.iter().find(|f| f.name == name);
+    let split = rest.rsplit_once('/').and_then(|(name, action)| Some((find(name)?, action)));
     let (found, action) = match find(rest) {
         Some(found) => (found, ""),
-        None => match rest.rsplit_once('/') {
-            Some((name, action)) if find(name).is_some() => (find(name).expect("checked"), action),
-            _ => {
+        None => match split {
+            Some(found) => found,
+            None => {
                 let known: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
                 return Err(ApiError::not_found(format!("no connector named {rest:?}; connectors: {}", known.join(", "))));
             }
@@ -664,7 +680,7 @@ async fn connector_route(
 }
 
 async fn list_plugins(State(api): State<Arc<Api>>) -> Result<Json<Value>, ApiError> {
-    let builtins = api.runtime.builtins().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let builtins = api.plugins().await?;
     let mut out: Vec<Value> = builtins
         .iter()
         .map(|c| {
@@ -686,7 +702,7 @@ async fn validate_plugin_config(
 ) -> Result<Json<Value>, ApiError> {
     let Json(config) = body?;
     let short = name.strip_prefix("builtin:").unwrap_or(&name);
-    let builtins = api.runtime.builtins().await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let builtins = api.plugins().await?;
     let Some(connector) = builtins.iter().find(|c| c.description().name == short) else {
         let known: Vec<String> = builtins.iter().map(|c| format!("builtin:{}", c.description().name)).collect();
         return Err(ApiError::not_found(format!("no connector plugin named {name:?}; plugins: {}", known.join(", "))));

@@ -161,7 +161,7 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
             bus.clone(),
             args.api_token.clone(),
             args.strict_eventbridge,
-            Runtime::new(RuntimeConfig { cache_dir: Some(args.data_dir.join("cache")), ..RuntimeConfig::default() })?,
+            args.data_dir.join("cache"),
         ),
         bus,
         cursors,

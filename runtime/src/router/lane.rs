@@ -436,9 +436,9 @@ impl<B: Bus, T: Target> Worker<B, T> {
                         retry.push(p);
                     }
                     Outcome::Deferred { reason, retry_after } => {
-                        let age = p.first_failure.map(|(_, at)| at.elapsed()).unwrap_or_default();
-                        if p.first_failure.is_some() && shared.config.retry.exhausted(0, age) {
-                            let (first_wall, _) = p.first_failure.expect("checked");
+                        if let Some((first_wall, first_instant)) = p.first_failure
+                            && shared.config.retry.exhausted(0, first_instant.elapsed())
+                        {
                             let error = if p.last_error.is_empty() { reason } else { p.last_error.clone() };
                             shared.dead_letter(&p.work, &error, p.attempts, first_wall).await;
                             continue;
