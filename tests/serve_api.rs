@@ -125,6 +125,124 @@ async fn the_api_shows_pipelines_topics_groups_and_metrics_that_match_what_was_s
     assert_eq!(m[r#"busbar_target_delivery_seconds_count{pipeline="shop",rule="big",target="http"}"#], 10.0);
     assert_eq!(m[r#"busbar_target_delivery_seconds_bucket{pipeline="shop",rule="big",target="http",le="+Inf"}"#], 10.0);
     assert!(m[r#"busbar_target_delivery_seconds_bucket{pipeline="shop",rule="big",target="http",le="30"}"#] == 10.0, "{text}");
+
+    // The same counters as JSON, for the console.
+    let stats: Value = http.get(busbar.url("/stats")).send().await.unwrap().json().await.unwrap();
+    let shop = &stats["pipelines"][0];
+    assert_eq!(shop["name"], "shop");
+    assert_eq!(shop["records_read"], 30, "{stats}");
+    assert_eq!(shop["rules"][0]["name"], "big");
+    assert_eq!(shop["rules"][0]["matches"], 10);
+    assert_eq!(shop["rules"][1]["matches"], 30);
+    let target = &shop["rules"][0]["targets"][0];
+    assert_eq!(target["name"], "http");
+    assert_eq!(target["connector"], "builtin:http");
+    assert_eq!(target["delivered"], 10);
+    assert_eq!(target["dead_letter_topic"], "shop.big.http.dlq");
+    let in_buckets: u64 = target["latency"]["buckets"].as_array().unwrap().iter().map(|b| b[1].as_u64().unwrap()).sum();
+    assert_eq!(in_buckets, 10, "every delivery is in one latency bucket: {target}");
+    assert_eq!(shop["sources"][0]["path"], "/hooks/in");
+    let bus = stats["topics"].as_array().unwrap().iter().find(|t| t["name"] == "shop").unwrap();
+    assert_eq!(bus["partitions"].as_array().unwrap().len(), 2);
+    assert!(stats["groups"].as_array().unwrap().iter().any(|g| g["group"] == "busbar.router.shop" && g["lag"] == 0), "{stats}");
+
+    // The playground against a running pipeline: which rules match and what each target would receive.
+    let event = json!({ "source": "shop", "detail-type": "order", "detail": { "id": 7, "total": 250 } });
+    let verdict: Value = http.post(busbar.url("/rules/test")).json(&json!({ "pipeline": "shop", "event": event })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verdict["match"], true);
+    assert_eq!(verdict["rules"][0]["rule"], "big");
+    assert_eq!(verdict["rules"][0]["match"], true);
+    assert_eq!(verdict["rules"][0]["targets"][0]["json"], event, "builtin:http without a transformer gets the whole event");
+    assert_eq!(verdict["rules"][1]["match"], true);
+    let small = json!({ "source": "shop", "detail": { "total": 2 } });
+    let verdict: Value = http.post(busbar.url("/rules/test")).json(&json!({ "pipeline": "shop", "event": small })).send().await.unwrap().json().await.unwrap();
+    assert_eq!(verdict["rules"][0]["match"], false);
+    assert!(verdict["rules"][0]["targets"][0].get("input").is_none(), "no input for a rule that does not match: {verdict}");
+    let both = http.post(busbar.url("/rules/test")).json(&json!({ "pipeline": "shop", "pattern": {}, "event": {} })).send().await.unwrap();
+    assert_eq!(both.status(), 400);
+    let unknown = http.post(busbar.url("/rules/test")).json(&json!({ "pipeline": "nope", "event": {} })).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+    busbar.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_applies_a_new_pipeline_version_like_a_reload_and_keeps_the_old_one_when_it_is_rejected() {
+    let receiver = Receiver::start().await;
+    let dir = tempdir();
+    let file = write_pipeline(dir.path(), "shop.json", &pipeline(&receiver));
+    let token = "put-token-with-some-length";
+    let busbar = Busbar::start_env(&[&file], &dir.path().join("data"), &[("BUSBAR_API_TOKEN", token)]);
+    let http = client();
+    let put = |path: &str, body: String| http.put(busbar.url(path)).bearer_auth(token).header("content-type", "application/json").body(body).send();
+    let get_spec = || async {
+        let one: Value = http.get(busbar.url("/pipelines/shop")).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+        one["spec"].clone()
+    };
+    let order = |id: u64, total: u64| json!({ "id": id, "customer": format!("c{id}"), "total": total });
+    let send = |body: Value| http.post(busbar.url("/hooks/in")).json(&body).send();
+    let ids = |receiver: &Receiver| -> Vec<u64> { receiver.bodies().iter().map(|b| b["detail"]["id"].as_u64().unwrap()).collect() };
+
+    // Version 2 sends only orders above 1000 to the HTTP target.
+    let mut v2 = pipeline(&receiver);
+    v2["rules"][0]["pattern"] = json!({ "detail": { "total": [{ "numeric": [">", 1000] }] } });
+    let v2_text = serde_json::to_string_pretty(&v2).unwrap();
+
+    // Auth, unknown names, renames.
+    let denied = http.put(busbar.url("/pipelines/shop")).body(v2_text.clone()).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let mut other = v2.clone();
+    other["name"] = json!("nope");
+    let missing = put("/pipelines/nope", other.to_string()).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let error: Value = missing.json().await.unwrap();
+    assert_eq!(error["code"], "not_found");
+    let renamed = put("/pipelines/shop", other.to_string()).await.unwrap();
+    assert_eq!(renamed.status(), 400);
+    let error: Value = renamed.json().await.unwrap();
+    assert!(error["message"].as_str().unwrap().contains("cannot rename"), "{error}");
+
+    // A version that fails validation: 400 with the report; the old version still routes.
+    let mut bad = v2.clone();
+    bad["rules"][0]["pattern"] = json!({ "detail": { "total": [{ "numeric": ["~", 1] }] } });
+    let rejected = put("/pipelines/shop", bad.to_string()).await.unwrap();
+    assert_eq!(rejected.status(), 400);
+    let error: Value = rejected.json().await.unwrap();
+    assert_eq!(error["code"], "invalid_pipeline", "{error}");
+    let problem = error["problems"][0].as_str().unwrap();
+    assert!(problem.starts_with("request body:") && problem.contains("numeric"), "located in the body: {error}");
+    assert!(error["message"].as_str().unwrap().contains("running version is unchanged"), "{error}");
+    let syntax = put("/pipelines/shop", r#"{"name": "shop","#.into()).await.unwrap();
+    assert_eq!(syntax.status(), 400);
+    assert_eq!(syntax.json::<Value>().await.unwrap()["code"], "invalid_pipeline");
+    assert_eq!(get_spec().await["rules"][0]["pattern"], pipeline(&receiver)["rules"][0]["pattern"], "the old version runs");
+    assert_eq!(send(order(1, 500)).await.unwrap().status(), 202);
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+    assert_eq!(ids(&receiver), [1], "the old rule (> 100) still routes");
+
+    // The good version: applied, visible, and routing differently.
+    let applied = put("/pipelines/shop", v2_text.clone()).await.unwrap();
+    assert_eq!(applied.status(), 200);
+    let applied: Value = applied.json().await.unwrap();
+    assert_eq!(applied["changed"], true, "{applied}");
+    assert_eq!(get_spec().await["rules"][0]["pattern"], v2["rules"][0]["pattern"]);
+    assert_eq!(send(order(2, 500)).await.unwrap().status(), 202);
+    assert_eq!(send(order(3, 5000)).await.unwrap().status(), 202);
+    receiver.wait_for(2, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ids(&receiver), [1, 3], "500 no longer matches, 5000 does");
+    let again: Value = put("/pipelines/shop", v2_text).await.unwrap().json().await.unwrap();
+    assert_eq!(again["changed"], false, "the same version again restarts nothing");
+
+    // A reload from the file (SIGHUP) puts the file's version back: the file stays the source of truth.
+    busbar.hangup();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get_spec().await["rules"][0]["pattern"] != pipeline(&receiver)["rules"][0]["pattern"] {
+        assert!(std::time::Instant::now() < deadline, "SIGHUP did not restore the file's version");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(send(order(4, 500)).await.unwrap().status(), 202);
+    receiver.wait_for(3, Duration::from_secs(30)).await;
+    assert_eq!(ids(&receiver), [1, 3, 4]);
     busbar.stop();
 }
 

@@ -2,10 +2,14 @@
 //! `code` and a `message`.
 //!
 //! - `GET /pipelines`, `GET /pipelines/{name}` (the file as written: secret references, never their values),
-//!   `POST /pipelines/validate` (a pipeline document; the same checks as `busbar validate`);
+//!   `PUT /pipelines/{name}` (a new version, applied as a reload applies a changed file: checked first, and a
+//!   rejected one leaves the running version alone), `POST /pipelines/validate` (a pipeline document; the same
+//!   checks as `busbar validate`);
 //! - `GET /topics`, `GET /topics/{name}` (partitions with their offsets, configs);
 //! - `GET /groups`, `GET /groups/{id}` (committed offsets and lag per partition);
-//! - `POST /rules/test` `{pattern, event}`: does the pattern match;
+//! - `POST /rules/test` `{pattern, event}`: does the pattern match; `{pipeline, event}`: which of that pipeline's
+//!   rules match and what each of their targets would receive;
+//! - `GET /stats`: the counters behind `/metrics` as one JSON document (topics, rules, targets, latency);
 //! - `POST /replay` `{pipeline, rule, target?, from, to?}` starts a replay (times: RFC 3339 or Unix ms) and
 //!   answers `202` with its id; `GET /replay/{id}` reports its progress; `GET /replay` lists them;
 //! - `GET /connectors`, `GET /connectors/{name}` (config as written), `GET /connectors/{name}/status`,
@@ -32,6 +36,7 @@ use busbar_runtime::router::Router as BusRouter;
 use busbar_runtime::router::lane::LATENCY_BUCKETS_MS;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
 
 use busbar_rules::pipeline::{self, Pipeline, SourceFile};
 use busbar_rules::{Pattern, PatternOptions};
@@ -54,6 +59,30 @@ pub struct Api {
     /// Where compiled components are cached; the built-ins are loaded from there on the first plugins request.
     cache_dir: std::path::PathBuf,
     plugins: tokio::sync::OnceCell<Vec<Arc<busbar_runtime::host::Connector>>>,
+    /// New pipeline versions from `PUT /pipelines/{name}`, to the serve loop that owns the running pipelines.
+    applies: mpsc::Sender<Apply>,
+}
+
+/// A new version of a running pipeline, for the serve loop to apply exactly as it applies a reloaded file.
+pub struct Apply {
+    pub name: String,
+    /// The pipeline document as sent.
+    pub text: String,
+    pub reply: oneshot::Sender<Applied>,
+}
+
+/// What became of an [`Apply`].
+pub enum Applied {
+    /// The new version runs.
+    Updated,
+    /// The document is the running version already; nothing was restarted.
+    Unchanged,
+    /// No pipeline of that name runs (it stopped since the request was checked).
+    NotFound,
+    /// The document was rejected by the checks; the running version is unchanged. One problem per entry.
+    Invalid(Vec<String>),
+    /// The document is valid but could not be started; the running version is kept.
+    Failed(String),
 }
 
 /// A running pipeline as the API sees it.
@@ -86,9 +115,24 @@ impl ReplayJob {
 }
 
 impl Api {
-    pub fn new(bus: Arc<EmbeddedBus>, token: Option<String>, strict: bool, cache_dir: std::path::PathBuf) -> Arc<Self> {
+    pub fn new(
+        bus: Arc<EmbeddedBus>,
+        token: Option<String>,
+        strict: bool,
+        cache_dir: std::path::PathBuf,
+        applies: mpsc::Sender<Apply>,
+    ) -> Arc<Self> {
         let plugins = tokio::sync::OnceCell::new();
-        Arc::new(Self { bus, pipelines: RwLock::default(), replays: Mutex::default(), token, strict, cache_dir, plugins })
+        Arc::new(Self {
+            bus,
+            pipelines: RwLock::default(),
+            replays: Mutex::default(),
+            token,
+            strict,
+            cache_dir,
+            plugins,
+            applies,
+        })
     }
 
     /// The built-in connectors, loaded once.
@@ -131,7 +175,7 @@ pub fn routes(api: Arc<Api>) -> Router {
     Router::new()
         .route("/pipelines", get(list_pipelines))
         .route("/pipelines/validate", post(validate_pipeline))
-        .route("/pipelines/{name}", get(get_pipeline))
+        .route("/pipelines/{name}", get(get_pipeline).put(put_pipeline))
         .route("/topics", get(list_topics))
         .route("/topics/{name}", get(get_topic))
         .route("/groups", get(list_groups))
@@ -140,6 +184,7 @@ pub fn routes(api: Arc<Api>) -> Router {
         .route("/replay", post(start_replay).get(list_replays))
         .route("/replay/{id}", get(get_replay))
         .route("/metrics", get(metrics))
+        .route("/stats", get(stats))
         .route("/connectors", get(list_connectors))
         .route("/connectors/{*rest}", axum::routing::any(connector_route))
         .route("/connector-plugins", get(list_plugins))
@@ -198,6 +243,10 @@ impl ApiError {
 
     fn bad_request(message: String) -> Self {
         Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message }
+    }
+
+    fn unavailable(message: String) -> Self {
+        Self { status: StatusCode::SERVICE_UNAVAILABLE, code: "unavailable", message }
     }
 }
 
@@ -309,6 +358,55 @@ async fn get_pipeline(State(api): State<Arc<Api>>, Path(name): Path<String>) -> 
     Ok(Json(json!({ "name": name, "file": registered.pipeline.file, "spec": spec })))
 }
 
+/// Applies a new version of a running pipeline. The serve loop checks and applies it as it would a changed file
+/// on SIGHUP, so a rejected version leaves the running one untouched. The next reload from the files puts the
+/// file's version back: the files stay the source of truth.
+async fn put_pipeline(
+    State(api): State<Arc<Api>>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    api.registered(&name)?;
+    let text = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("the body is not UTF-8 text; send the pipeline as JSON".into()))?;
+    // PUT replaces the pipeline its path names; it neither renames one nor creates another.
+    if let Some(named) = serde_json::from_str::<Value>(&text).ok().as_ref().and_then(|doc| doc.get("name")).and_then(Value::as_str)
+        && named != name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the body is pipeline {named:?} but the path names {name:?}; PUT /pipelines/{{name}} replaces the pipeline of \
+             that name and cannot rename it"
+        )));
+    }
+    let (reply, answer) = oneshot::channel();
+    let apply = Apply { name: name.clone(), text, reply };
+    let shutting_down = || ApiError::unavailable("busbar is shutting down; the pipeline was not changed".into());
+    api.applies.send(apply).await.map_err(|_| shutting_down())?;
+    let changed = match answer.await.map_err(|_| shutting_down())? {
+        Applied::Updated => true,
+        Applied::Unchanged => false,
+        Applied::NotFound => return Err(ApiError::not_found(format!("pipeline {name:?} stopped before the new version could be applied"))),
+        Applied::Invalid(problems) => {
+            let message = format!(
+                "the new version of {name} was rejected; the running version is unchanged:\n{}",
+                problems.join("\n")
+            );
+            let body = json!({ "code": "invalid_pipeline", "message": message, "problems": problems });
+            return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        }
+        Applied::Failed(reason) => {
+            return Err(ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "not_applied",
+                message: format!("the new version of {name} could not be started; the running version is kept: {reason}"),
+            });
+        }
+    };
+    let registered = api.registered(&name)?;
+    let spec = serde_json::to_value(&registered.pipeline.spec).unwrap_or(Value::Null);
+    Ok(Json(json!({ "name": name, "file": registered.pipeline.file, "changed": changed, "spec": spec })).into_response())
+}
+
 /// Checks a pipeline document as `busbar validate` does; answers `200` with `valid` and the problems.
 async fn validate_pipeline(State(api): State<Arc<Api>>, body: axum::body::Bytes) -> Json<Value> {
     let text = String::from_utf8_lossy(&body);
@@ -378,16 +476,148 @@ async fn get_group(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Resul
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleTest {
-    pattern: Value,
+    #[serde(default)]
+    pattern: Option<Value>,
+    #[serde(default)]
+    pipeline: Option<String>,
     event: Value,
 }
 
+/// `{pattern, event}`: does the pattern match. `{pipeline, event}`: every rule of that running pipeline, whether
+/// it matches, and for a match what each target would be given (its input transformer, input path or constant
+/// applied), computed by the same code the router runs.
 async fn test_rule(State(api): State<Arc<Api>>, body: Result<Json<RuleTest>, JsonRejection>) -> Result<Json<Value>, ApiError> {
     let Json(body) = body?;
-    let options = PatternOptions { strict_eventbridge: api.strict };
-    let pattern =
-        Pattern::parse(&body.pattern, &options).map_err(|e| ApiError::bad_request(format!("invalid pattern: {e}")))?;
-    Ok(Json(json!({ "match": pattern.matches(&body.event) })))
+    match (body.pattern, body.pipeline) {
+        (Some(pattern), None) => {
+            let options = PatternOptions { strict_eventbridge: api.strict };
+            let pattern =
+                Pattern::parse(&pattern, &options).map_err(|e| ApiError::bad_request(format!("invalid pattern: {e}")))?;
+            Ok(Json(json!({ "match": pattern.matches(&body.event) })))
+        }
+        (None, Some(name)) => {
+            let registered = api.registered(&name)?;
+            let pipeline = &registered.pipeline;
+            let rules: Vec<Value> = pipeline
+                .rules
+                .iter()
+                .map(|rule| {
+                    let matched = rule.enabled && rule.pattern.matches(&body.event);
+                    let targets: Vec<Value> = rule
+                        .targets
+                        .iter()
+                        .map(|target| {
+                            let mut view = json!({ "target": target.name, "connector": connector_text(&target.connector) });
+                            if matched {
+                                let prepare = super::build::prepare(&target.input, &pipeline.name, &rule.name);
+                                match prepare(&body.event) {
+                                    Ok(bytes) => {
+                                        view["input"] = Value::String(String::from_utf8_lossy(&bytes).into_owned());
+                                        view["json"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                                    }
+                                    Err(error) => view["error"] = Value::String(error),
+                                }
+                            }
+                            view
+                        })
+                        .collect();
+                    json!({ "rule": rule.name, "enabled": rule.enabled, "match": matched, "targets": targets })
+                })
+                .collect();
+            let any = rules.iter().any(|r| r["match"] == true);
+            Ok(Json(json!({ "pipeline": name, "match": any, "rules": rules })))
+        }
+        _ => Err(ApiError::bad_request(
+            "send `event` with either `pattern` (test one pattern) or `pipeline` (test every rule of a running \
+             pipeline)"
+                .into(),
+        )),
+    }
+}
+
+fn connector_text(connector: &pipeline::ConnectorRef) -> String {
+    match connector {
+        pipeline::ConnectorRef::Builtin(name) => format!("builtin:{name}"),
+        pipeline::ConnectorRef::Wasm(path) => path.display().to_string(),
+    }
+}
+
+/// The counters `/metrics` exposes, as one JSON document for the console: it polls this and draws rates and
+/// latencies from the differences between two polls.
+async fn stats(State(api): State<Arc<Api>>) -> Json<Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let time_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut topics = api.bus.store().topics();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    let topics: Vec<Value> = topics.iter().filter_map(|t| topic_view(&api, &t.name).ok()).collect();
+    let mut groups = Vec::new();
+    for group in store_groups(&api) {
+        let Ok(offsets) = api.bus.groups().fetch_offsets(&group, None, None) else { continue };
+        let lag: i64 = offsets
+            .iter()
+            .filter_map(|o| api.bus.store().offsets(&o.topic, o.partition).ok().map(|end| (end.high_watermark - o.offset.max(0)).max(0)))
+            .sum();
+        groups.push(json!({ "group": group, "lag": lag }));
+    }
+    let registered: Vec<Registered> = api.pipelines.read().expect("api lock").values().cloned().collect();
+    let pipelines: Vec<Value> = registered
+        .iter()
+        .map(|r| {
+            let stats = r.router.stats();
+            let per_rule = stats.rule_matches.lock().expect("stats lock").clone();
+            let routes = r.router.routes();
+            let rules: Vec<Value> = r
+                .pipeline
+                .rules
+                .iter()
+                .map(|rule| {
+                    let lanes: Vec<_> = routes.rules.iter().filter(|x| x.name == rule.name).flat_map(|x| x.lanes.iter()).collect();
+                    let targets: Vec<Value> = rule
+                        .targets
+                        .iter()
+                        .map(|target| {
+                            let mut view = json!({ "name": target.name, "connector": connector_text(&target.connector),
+                                                   "dead_letter_topic": target.dead_letter });
+                            if let Some(lane) = lanes.iter().find(|lane| lane.config().target == target.name) {
+                                let s = lane.stats();
+                                let mut buckets: Vec<Value> = LATENCY_BUCKETS_MS
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, bound)| json!([bound, s.latency_buckets[i].load(Relaxed)]))
+                                    .collect();
+                                buckets.push(json!([null, s.latency_buckets[LATENCY_BUCKETS_MS.len()].load(Relaxed)]));
+                                for (key, value) in [
+                                    ("delivered", &s.delivered),
+                                    ("failed_attempts", &s.failed_attempts),
+                                    ("retries", &s.retries),
+                                    ("dead_lettered", &s.dead_lettered),
+                                    ("parked", &s.parked),
+                                    ("batches", &s.batches),
+                                ] {
+                                    view[key] = json!(value.load(Relaxed));
+                                }
+                                view["latency"] =
+                                    json!({ "sum_ms": s.latency_us_sum.load(Relaxed) as f64 / 1000.0, "buckets": buckets });
+                            }
+                            view
+                        })
+                        .collect();
+                    json!({ "name": rule.name, "enabled": rule.enabled, "matches": per_rule.get(&rule.name).copied().unwrap_or(0),
+                            "targets": targets })
+                })
+                .collect();
+            json!({
+                "name": r.pipeline.name,
+                "topic": r.pipeline.bus.topic,
+                "sources": r.pipeline.sources.iter().map(|s| json!({ "name": s.name, "connector": connector_text(&s.connector),
+                                                                      "path": s.webhook_path })).collect::<Vec<_>>(),
+                "records_read": stats.records_read.load(Relaxed),
+                "records_matched": stats.records_matched.load(Relaxed),
+                "rules": rules,
+            })
+        })
+        .collect();
+    Json(json!({ "time_ms": time_ms, "topics": topics, "groups": groups, "pipelines": pipelines }))
 }
 
 /// Prometheus text exposition, gathered at scrape time from the counters the parts keep anyway.

@@ -54,7 +54,7 @@ pub async fn open_task(
 }
 
 /// What a target receives for an event.
-fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
+pub(super) fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
     match input {
         Input::Event => Arc::new(|event: &Value| Ok(Bytes::from(serde_json::to_vec(event).map_err(|e| e.to_string())?))),
         Input::Constant(value) => {

@@ -1,6 +1,7 @@
 //! `busbar serve FILE…`: the embedded broker, the connect runtime, one router per pipeline and one HTTP
 //! listener, in one process. SIGHUP (or a file change with `--watch`) reloads the pipelines; a reload that
-//! fails validation keeps the running configuration and says why.
+//! fails validation keeps the running configuration and says why. `PUT /pipelines/{name}` applies a new version
+//! of one pipeline through the same path; the next reload puts the files' versions back.
 //!
 //! - `bus.rs`: the embedded broker as the runtime's `Bus`.
 //! - `build.rs`: pipeline -> connector tasks, lanes and compiled routes.
@@ -31,7 +32,7 @@ use busbar_rules::pipeline::{self, Pipeline, SourceFile};
 use busbar_runtime::bus::{Bus, TopicSpec};
 use busbar_runtime::host::{Kind, Runtime, RuntimeConfig, SqliteStateStore};
 use busbar_runtime::router::{Progress, Router};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use bus::EmbeddedBus;
@@ -156,12 +157,16 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
     .context("starting the embedded broker")?;
     let bus = Arc::new(EmbeddedBus::new(broker.store().clone(), broker.groups().clone()));
     let cursors = Arc::new(Cursors::load(bus.clone()).await.context("reading source cursors")?);
+    // PUT /pipelines/{name} hands new versions to this loop, which owns the running pipelines: one at a time,
+    // never concurrently with a reload.
+    let (applies, mut applied) = mpsc::channel::<api::Apply>(4);
     let process = Process {
         api: api::Api::new(
             bus.clone(),
             args.api_token.clone(),
             args.strict_eventbridge,
             args.data_dir.join("cache"),
+            applies,
         ),
         bus,
         cursors,
@@ -198,9 +203,16 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
     let mut signals = Signals::new()?;
     let mut stamps = file_stamps(&args.files);
     loop {
-        let event = signals.next(args.watch).await;
+        let event = tokio::select! {
+            event = signals.next(args.watch) => event,
+            Some(apply) = applied.recv() => SignalEvent::Apply(apply),
+        };
         match event {
             SignalEvent::Stop => break,
+            SignalEvent::Apply(apply) => {
+                let outcome = process.apply(&args, &mut running, &apply.name, &apply.text).await;
+                let _ = apply.reply.send(outcome);
+            }
             SignalEvent::Tick => {
                 let now = file_stamps(&args.files);
                 if now == stamps {
@@ -394,6 +406,67 @@ impl Process {
         }
     }
 
+    /// A new version of one running pipeline, from the API: checked as a reloaded file is (against the same
+    /// file name, so relative paths resolve the same way, and against the other running pipelines for what must
+    /// be unique), then applied by [`Process::update`]. Anything short of success leaves the running version.
+    async fn apply(&self, args: &Args, running: &mut HashMap<String, Running>, name: &str, text: &str) -> api::Applied {
+        let Some(file) = running.get(name).map(|r| r.pipeline.file.clone()) else { return api::Applied::NotFound };
+        let checked = pipeline::check(
+            &[SourceFile { name: &file, text }],
+            &crate::validate::context(PatternOptions { strict_eventbridge: args.strict_eventbridge }),
+        );
+        let mut problems: Vec<String> = checked
+            .diagnostics
+            .into_iter()
+            .map(|mut d| {
+                d.location.file = "request body".into();
+                d.to_string()
+            })
+            .collect();
+        let Some(pipeline) = checked.pipelines.into_iter().next().filter(|_| problems.is_empty()) else {
+            tracing::error!(pipeline = %name, "new version from the API rejected; the running version is unchanged:\n{}", problems.join("\n"));
+            return api::Applied::Invalid(problems);
+        };
+        if pipeline.name != name {
+            return api::Applied::Invalid(vec![format!("request body: $.name: is {:?}, but this is pipeline {name:?}", pipeline.name)]);
+        }
+        let others = || running.values().filter(|r| r.pipeline.name != name);
+        for other in others() {
+            if other.pipeline.bus.topic == pipeline.bus.topic {
+                problems.push(format!(
+                    "request body: $.bus.topic: {:?} is already the bus of pipeline {}; each pipeline needs its own bus topic",
+                    pipeline.bus.topic, other.pipeline.name
+                ));
+            }
+            for source in &pipeline.sources {
+                let taken = other.pipeline.sources.iter().find(|s| s.webhook_path.is_some() && s.webhook_path == source.webhook_path);
+                if let (Some(path), Some(taken)) = (&source.webhook_path, taken) {
+                    problems.push(format!(
+                        "request body: $.sources.{}: webhook path {path} is already taken by {}/{}",
+                        source.name, other.pipeline.name, taken.name
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return api::Applied::Invalid(problems);
+        }
+        let current = running.get_mut(name).expect("checked above");
+        if current.pipeline.spec == pipeline.spec {
+            return api::Applied::Unchanged;
+        }
+        match self.update(current, pipeline).await {
+            Ok(()) => {
+                tracing::info!(pipeline = %name, "pipeline updated through the API (the next reload puts the file's version back)");
+                api::Applied::Updated
+            }
+            Err(err) => {
+                tracing::error!(pipeline = %name, error = %format!("{err:#}"), "update through the API failed; kept the previous version");
+                api::Applied::Failed(format!("{err:#}"))
+            }
+        }
+    }
+
     async fn update(&self, current: &mut Running, pipeline: Pipeline) -> anyhow::Result<()> {
         if pipeline.bus.topic != current.pipeline.bus.topic {
             anyhow::bail!("the bus topic changed ({} -> {}); restart busbar to move a pipeline to another topic",
@@ -494,6 +567,8 @@ enum SignalEvent {
     Stop,
     Reload,
     Tick,
+    /// A new pipeline version from `PUT /pipelines/{name}`.
+    Apply(api::Apply),
 }
 
 struct Signals {
