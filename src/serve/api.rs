@@ -18,10 +18,12 @@
 //! - `GET /connector-plugins`, `PUT /connector-plugins/{name}/config/validate`;
 //! - `GET /dlq/{topic}?offset=&limit=` browses a dead-letter topic; `POST /dlq/{topic}/redrive` sends one record
 //!   (`{"offset": n}`) or all of them back to the target they failed at;
-//! - `GET /metrics`: Prometheus text format; `GET /openapi.json`: this API described.
+//! - `GET /metrics`: Prometheus text format; `GET /openapi.json`: this API described;
+//! - `/ui`: the web console (`ui/`), static files that call the routes above.
 //!
-//! With a token (`--api-token`), every route here needs `Authorization: Bearer <token>`; webhooks and `/healthz`
-//! never do (webhooks check their own signatures).
+//! With a token (`--api-token`), every route here needs `Authorization: Bearer <token>`; webhooks, `/healthz`
+//! and the console's static files never do (webhooks check their own signatures; the console asks for the token
+//! and sends it with each API call).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};

@@ -7,7 +7,8 @@
 //! - `build.rs`: pipeline -> connector tasks, lanes and compiled routes.
 //! - `sources.rs`: pull-source loops with durable cursors; webhooks answered after their events are durable.
 //! - `targets.rs`: sink connectors and `builtin:topic` as router targets.
-//! - `http.rs`: the HTTP listener (`/hooks/…`, `/healthz`); `api.rs`: the control API on it.
+//! - `http.rs`: the HTTP listener (`/hooks/…`, `/healthz`); `api.rs`: the control API on it; `ui/`: the web
+//!   console at `/ui`, static files embedded in the binary.
 //! - `replay.rs`: re-delivering a time window of the bus to one rule's targets.
 
 mod actor;
@@ -18,6 +19,7 @@ mod http;
 mod replay;
 mod sources;
 mod targets;
+mod ui;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -187,7 +189,7 @@ async fn serve(args: Args, pipelines: Vec<Pipeline>) -> anyhow::Result<()> {
         .with_context(|| format!("binding the HTTP listener on {}", args.http_listen))?;
     let http_addr = listener.local_addr()?;
     let (http_stop, mut http_stopped) = watch::channel(false);
-    let app = http::router(process.webhooks.clone()).merge(api::routes(process.api.clone()));
+    let app = http::router(process.webhooks.clone()).merge(api::routes(process.api.clone())).merge(ui::routes());
     let http_task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = http_stopped.wait_for(|stop| *stop).await;
