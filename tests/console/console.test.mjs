@@ -113,8 +113,9 @@ try {
   console.log(table);
   writeFileSync(join(ARTIFACTS, 'timing.json'), JSON.stringify({ runs, resources }, null, 2));
   check(assets.length >= 3, `expected index.html, app.js and app.css, saw ${JSON.stringify(assets)}`);
-  check(max('load') < 1000, `first load took ${max('load')} ms (limit 1 s)`);
-  check(max('firstData') < 1000, `first data took ${max('firstData')} ms (limit 1 s)`);
+  // Medians: one slow run on a loaded CI machine is noise, a slow median is not.
+  check(median('load') < 1000, `first load took ${median('load')} ms (median; limit 1 s)`);
+  check(median('firstData') < 1000, `first data took ${median('firstData')} ms (median; limit 1 s)`);
   check(assetBytes < 1024 * 1024, `console assets are ${assetBytes} bytes (limit 1 MB)`);
 
   // ---- the token prompt ----------------------------------------------------------------------------------------
