@@ -148,7 +148,8 @@ $('#signout').addEventListener('click', () => {
 function startPolling() {
   stopPolling();
   const tick = async () => {
-    await poll();
+    // A hidden tab costs the server nothing; the rates resume from the next two polls.
+    if (!document.hidden) await poll();
     state.timer = setTimeout(tick, POLL_MS);
   };
   tick();
