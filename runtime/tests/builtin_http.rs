@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use builtins::{Reply, TestServer, open_builtin};
+use builtins::{Received, Reply, TestServer, open_builtin};
 use busbar_runtime::host::{ConnectorTask, Event, Grants, Outcome};
 use serde_json::{Value, json};
 
@@ -331,6 +331,7 @@ async fn bad_templates_are_rejected_at_open() {
             json!({ "url": "http://h/", "headers": { "X": "a}b" } }),
             "unmatched",
         ),
+        (json!({ "url": "http://h/", "concurrency": 0 }), "concurrency"),
     ] {
         let err = rt
             .open(
@@ -347,4 +348,111 @@ async fn bad_templates_are_rejected_at_open() {
             .unwrap_or_else(|| panic!("{config} should be rejected"));
         assert!(err.to_string().contains(want), "{config}: {err}");
     }
+}
+
+/// The most requests whose arrivals fall within `window` of each other: with a fixed reply delay of `window`
+/// or more, how many were in flight at once.
+fn most_at_once(arrivals: &[Instant], window: Duration) -> usize {
+    let mut sorted = arrivals.to_vec();
+    sorted.sort();
+    (0..sorted.len())
+        .map(|i| {
+            sorted[i..]
+                .iter()
+                .take_while(|t| t.duration_since(sorted[i]) < window)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn keyed(key: &str, seq: usize) -> Event {
+    Event {
+        id: format!("{key}-{seq}"),
+        key: Some(key.as_bytes().to_vec()),
+        ..event(json!({ "key": key, "seq": seq }))
+    }
+}
+
+#[tokio::test]
+async fn requests_go_out_concurrently_up_to_the_limit() {
+    let server = TestServer::start(|_| Reply::status(200).delayed(Duration::from_millis(150))).await;
+    let mut task = sink(
+        json!({ "url": server.url("/"), "concurrency": 4 }),
+        server.grant(),
+    )
+    .await;
+    let batch: Vec<Event> = (0..12).map(|i| event(json!({ "i": i }))).collect();
+    let outcomes = task.write(&batch).await.expect("write");
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Ok)), "{outcomes:?}");
+    let arrivals: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
+    assert_eq!(arrivals.len(), 12);
+    assert_eq!(
+        most_at_once(&arrivals, Duration::from_millis(140)),
+        4,
+        "keyless events go out four at a time with concurrency 4"
+    );
+}
+
+#[tokio::test]
+async fn events_of_one_key_go_one_after_another_and_stop_at_a_failure() {
+    // k1's third event fails once; everything else is accepted after 100 ms.
+    let server = TestServer::start(|r| {
+        let body = r.json();
+        if body["key"] == "k1" && body["seq"] == 2 {
+            Reply::status(503)
+        } else {
+            Reply::status(200).delayed(Duration::from_millis(100))
+        }
+    })
+    .await;
+    let mut task = sink(json!({ "url": server.url("/") }), server.grant()).await;
+    // Four keys, interleaved, five events each.
+    let batch: Vec<Event> = (0..5)
+        .flat_map(|seq| ["k0", "k1", "k2", "k3"].map(|k| keyed(k, seq)))
+        .collect();
+    let outcomes = task.write(&batch).await.expect("write");
+    for (event, outcome) in batch.iter().zip(&outcomes) {
+        let seq: usize = event.id.rsplit('-').next().unwrap().parse().unwrap();
+        match (event.key.as_deref(), seq) {
+            (Some(b"k1"), 2) => assert!(retryable(outcome).contains("503"), "{outcome:?}"),
+            (Some(b"k1"), 3..) => assert!(
+                retryable(outcome).contains("same key"),
+                "{}: {outcome:?}",
+                event.id
+            ),
+            _ => assert!(matches!(outcome, Outcome::Ok), "{}: {outcome:?}", event.id),
+        }
+    }
+    let got = server.requests();
+    // Nothing after k1's failure was sent; 5 + 5 + 5 + 3 requests.
+    assert_eq!(got.len(), 18);
+    for key in ["k0", "k1", "k2", "k3"] {
+        let seen: Vec<&Received> = got.iter().filter(|r| r.json()["key"] == key).collect();
+        let seqs: Vec<u64> = seen.iter().map(|r| r.json()["seq"].as_u64().unwrap()).collect();
+        let want: Vec<u64> = if key == "k1" { vec![0, 1, 2] } else { vec![0, 1, 2, 3, 4] };
+        assert_eq!(seqs, want, "{key} arrives in order");
+        for pair in seen.windows(2) {
+            assert!(
+                pair[1].at.duration_since(pair[0].at) >= Duration::from_millis(90),
+                "{key}: the next event left before the previous one was answered"
+            );
+        }
+    }
+    // Different keys overlap.
+    let arrivals: Vec<Instant> = got.iter().map(|r| r.at).collect();
+    assert!(most_at_once(&arrivals, Duration::from_millis(90)) >= 3);
+}
+
+#[tokio::test]
+async fn bodies_larger_than_the_hosts_buffer_are_sent_whole() {
+    let server = TestServer::start(|_| Reply::status(200)).await;
+    let mut task = sink(json!({ "url": server.url("/big") }), server.grant()).await;
+    let big = event(json!({ "blob": "b".repeat(200_000) }));
+    let outcomes = task
+        .write(std::slice::from_ref(&big))
+        .await
+        .expect("write");
+    assert!(matches!(outcomes[..], [Outcome::Ok]), "{outcomes:?}");
+    assert_eq!(server.requests()[0].body, big.payload);
 }

@@ -64,17 +64,23 @@ pub fn request(
     let out_body = req
         .body()
         .map_err(|_| "request body already taken".to_owned())?;
+    // The request starts before its body is written: the host buffers only two chunks of an outgoing body.
+    let future = outgoing_handler::handle(req, None).map_err(describe_error)?;
     {
         let stream = out_body
             .write()
             .map_err(|_| "request body stream already taken".to_owned())?;
         for chunk in body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| format!("writing request body: {e:?}"))?;
+            if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                // The host closes the body when the request failed (e.g. denied): report why it failed.
+                future.subscribe().block();
+                return Err(match future.get() {
+                    Some(Ok(Err(code))) => describe_error(code),
+                    _ => format!("writing request body: {e:?}"),
+                });
+            }
         }
     }
-    let future = outgoing_handler::handle(req, None).map_err(describe_error)?;
     OutgoingBody::finish(out_body, None).map_err(describe_error)?;
     let response = loop {
         if let Some(result) = future.get() {

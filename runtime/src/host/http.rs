@@ -13,8 +13,8 @@ use super::ctx::HostState;
 use super::grants::Grants;
 
 /// The `wasi:http` hooks of one instance: every request is checked against the grants before it leaves.
-/// Plain-HTTP connections are kept open and reused (one per authority per instance, as the instance's calls are
-/// sequential), so a sink posting to one endpoint does not pay a TCP handshake per event.
+/// Plain-HTTP connections are kept open and reused (per authority per instance, as many as the instance has had
+/// requests in flight at once), so a sink posting to one endpoint does not pay a TCP handshake per event.
 pub struct GrantedHttp {
     pub name: Arc<str>,
     pub grants: Arc<Grants>,
@@ -22,7 +22,29 @@ pub struct GrantedHttp {
 }
 
 /// Idle HTTP/1.1 connections by authority (`host:port`).
-pub type Pool = Arc<std::sync::Mutex<std::collections::HashMap<String, hyper::client::conn::http1::SendRequest<WasiBody>>>>;
+pub type Pool = Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<hyper::client::conn::http1::SendRequest<WasiBody>>>>>;
+
+/// Most idle connections kept per authority per instance (the `builtin:http` sink has at most 256 in flight).
+const MAX_IDLE: usize = 256;
+
+fn give_back(pool: &Pool, authority: String, sender: hyper::client::conn::http1::SendRequest<WasiBody>) {
+    let mut pool = pool.lock().expect("pool lock");
+    let idle = pool.entry(authority).or_default();
+    if idle.len() < MAX_IDLE {
+        idle.push(sender);
+    }
+}
+
+fn take_idle(pool: &Pool, authority: &str) -> Option<hyper::client::conn::http1::SendRequest<WasiBody>> {
+    let mut pool = pool.lock().expect("pool lock");
+    let idle = pool.get_mut(authority)?;
+    while let Some(sender) = idle.pop() {
+        if sender.is_ready() && !sender.is_closed() {
+            return Some(sender);
+        }
+    }
+    None
+}
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type SendFuture =
@@ -97,8 +119,7 @@ async fn pooled_send(
         .build()
         .map_err(|_| Error::HttpRequestUriInvalid)?;
 
-    let idle = pool.lock().expect("pool lock").remove(&authority).filter(|s| s.is_ready() && !s.is_closed());
-    let mut sender = match idle {
+    let mut sender = match take_idle(&pool, &authority) {
         Some(sender) => sender,
         None => {
             let stream = match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(&authority)).await {
@@ -127,7 +148,7 @@ async fn pooled_send(
     if http_body::Body::is_end_stream(response.body()) {
         // Nothing to read (an empty body): the connection is free already.
         if let Some((pool, authority, sender)) = release.take() {
-            pool.lock().expect("pool lock").insert(authority, sender);
+            give_back(&pool, authority, sender);
         }
     }
     Ok(response.map(|incoming| TimedBody { incoming, between_bytes, deadline: None, release }.boxed_unsync()))
@@ -145,7 +166,7 @@ struct TimedBody {
 impl TimedBody {
     fn release(&mut self) {
         if let Some((pool, authority, sender)) = self.release.take() {
-            pool.lock().expect("pool lock").insert(authority, sender);
+            give_back(&pool, authority, sender);
         }
     }
 }

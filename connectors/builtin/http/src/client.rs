@@ -1,10 +1,13 @@
-//! Blocking outgoing HTTP over `wasi:http` with timeouts (the SDK's `http::request` sets none). Shared with
-//! `builtin:http-poll`, which includes this file.
+//! Outgoing HTTP over `wasi:http` with timeouts (the SDK's `http::request` sets none): one request at a time
+//! (`send`) or several in flight (`start`, then `InFlight::finish`). Shared with `builtin:http-poll`, which
+//! includes this file.
 
 use busbar_connector_sdk::bindings::wasi::http::outgoing_handler;
 use busbar_connector_sdk::bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest,
+    RequestOptions, Scheme,
 };
+use busbar_connector_sdk::bindings::wasi::io::poll::Pollable;
 use busbar_connector_sdk::bindings::wasi::io::streams::StreamError;
 
 /// A response read to the end.
@@ -40,6 +43,72 @@ pub fn send(
     body: &[u8],
     timeout_ms: u64,
 ) -> Result<Response, Failure> {
+    start(method, url, headers, body, timeout_ms)?.finish()
+}
+
+/// A request that has been sent and whose response has not been read yet. Several can be in flight at once: the
+/// host sends each as soon as it is started, and `pollable` says when its response has arrived.
+pub struct InFlight {
+    future: FutureIncomingResponse,
+}
+
+impl InFlight {
+    /// Ready once the response head (or a failure) has arrived.
+    pub fn pollable(&self) -> Pollable {
+        self.future.subscribe()
+    }
+
+    /// Waits for the response and reads its body to the end.
+    pub fn finish(self) -> Result<Response, Failure> {
+        let fatal = |m: String| Failure::Fatal(m);
+        let response = loop {
+            if let Some(result) = self.future.get() {
+                break result
+                    .map_err(|_| fatal("response already taken".into()))?
+                    .map_err(classify)?;
+            }
+            self.future.subscribe().block();
+        };
+        let status = response.status();
+        let headers = response.headers().entries();
+        let incoming = response
+            .consume()
+            .map_err(|_| fatal("response body already taken".into()))?;
+        let mut body = Vec::new();
+        {
+            let stream = incoming
+                .stream()
+                .map_err(|_| fatal("response body stream already taken".into()))?;
+            loop {
+                match stream.blocking_read(64 * 1024) {
+                    Ok(chunk) => body.extend_from_slice(&chunk),
+                    Err(StreamError::Closed) => break,
+                    Err(StreamError::LastOperationFailed(e)) => {
+                        return Err(Failure::Transient(format!(
+                            "reading the response body: {}",
+                            e.to_debug_string()
+                        )));
+                    }
+                }
+            }
+        }
+        let _ = IncomingBody::finish(incoming);
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Sends one request (the body written in full) without waiting for its response.
+pub fn start(
+    method: &str,
+    url: &str,
+    headers: &[(String, Vec<u8>)],
+    body: &[u8],
+    timeout_ms: u64,
+) -> Result<InFlight, Failure> {
     let (scheme, authority, path) = split_url(url).map_err(Failure::Fatal)?;
     let fields = Fields::new();
     if !body.is_empty() || !matches!(method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
@@ -78,55 +147,26 @@ pub fn send(
     let out_body = req
         .body()
         .map_err(|_| fatal("request body already taken".into()))?;
+    // Handed to the host before the body is written: the host buffers only two chunks of an outgoing body, so a
+    // body larger than that, written first, would wait forever for a request that has not started.
+    let future = outgoing_handler::handle(req, Some(options)).map_err(classify)?;
     {
         let stream = out_body
             .write()
             .map_err(|_| fatal("request body stream already taken".into()))?;
         for chunk in body.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| Failure::Transient(format!("writing the request body: {e:?}")))?;
-        }
-    }
-    let future = outgoing_handler::handle(req, Some(options)).map_err(classify)?;
-    OutgoingBody::finish(out_body, None).map_err(classify)?;
-    let response = loop {
-        if let Some(result) = future.get() {
-            break result
-                .map_err(|_| fatal("response already taken".into()))?
-                .map_err(classify)?;
-        }
-        future.subscribe().block();
-    };
-    let status = response.status();
-    let headers = response.headers().entries();
-    let incoming = response
-        .consume()
-        .map_err(|_| fatal("response body already taken".into()))?;
-    let mut body = Vec::new();
-    {
-        let stream = incoming
-            .stream()
-            .map_err(|_| fatal("response body stream already taken".into()))?;
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(Failure::Transient(format!(
-                        "reading the response body: {}",
-                        e.to_debug_string()
-                    )));
-                }
+            if let Err(e) = stream.blocking_write_and_flush(chunk) {
+                // The host closes the body when the request failed (e.g. denied): report why it failed.
+                future.subscribe().block();
+                return Err(match future.get() {
+                    Some(Ok(Err(code))) => classify(code),
+                    _ => Failure::Transient(format!("writing the request body: {e:?}")),
+                });
             }
         }
     }
-    let _ = IncomingBody::finish(incoming);
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    OutgoingBody::finish(out_body, None).map_err(classify)?;
+    Ok(InFlight { future })
 }
 
 fn classify(e: ErrorCode) -> Failure {

@@ -20,6 +20,8 @@ pub struct Config {
     pub timeout_ms: u64,
     #[serde(default = "default_budget")]
     pub call_budget_ms: u64,
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +68,9 @@ fn default_timeout() -> u64 {
 fn default_budget() -> u64 {
     8_000
 }
+fn default_concurrency() -> u32 {
+    32
+}
 
 pub const SCHEMA: &str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -108,6 +113,7 @@ pub const SCHEMA: &str = r##"{
     },
     "rate-limit": { "type": "number", "exclusiveMinimum": 0, "description": "Largest number of requests per second; requests are paced evenly." },
     "timeout-ms": { "type": "integer", "minimum": 1, "description": "Timeout for connecting, the first response byte and each gap in the response, in milliseconds (default 5000)." },
+    "concurrency": { "type": "integer", "minimum": 1, "maximum": 256, "description": "Requests in flight at once per instance (default 32). Events with the same key are still sent one after another, in order." },
     "call-budget-ms": { "type": "integer", "minimum": 1, "description": "Stop starting requests once one batch has taken this long, in milliseconds (default 8000, under the host's per-call deadline); the rest of the batch is answered retryable." }
   }
 }"##;

@@ -3,8 +3,12 @@
 //! Module map:
 //! - `config`: the config and its JSON Schema.
 //! - `template`: `{<JSONPath>}` templates for the URL, method and header values.
-//! - `client`: blocking `wasi:http` requests with timeouts.
+//! - `client`: `wasi:http` requests with timeouts, several in flight at once.
 //! - `auth`: basic, API key, and OAuth client credentials with a cached token.
+//!
+//! Up to `concurrency` requests are in flight at once; events with the same key are sent one after another, in
+//! batch order, and once one of them fails the key's later events in the batch are not sent (answered retryable),
+//! so a retry keeps their order.
 //!
 //! Outcome per record: 2xx ok; 408, 429, 5xx and connection failures retryable (with `retry-after=<n>s` when
 //! the endpoint sent Retry-After, so the host can wait that long); other statuses fatal.
@@ -14,8 +18,10 @@ mod client;
 mod config;
 mod template;
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use busbar_connector_sdk::bindings::wasi::io::poll::{Pollable, poll};
 use busbar_connector_sdk::{
     Capability, Description, Error, Event, Kind, Outcome, Sink, export_sink,
 };
@@ -34,6 +40,8 @@ struct HttpSink {
     last_start: Option<Instant>,
     timeout_ms: u64,
     budget: Duration,
+    /// Requests in flight at once (`concurrency`).
+    concurrency: usize,
 }
 
 impl Sink for HttpSink {
@@ -86,6 +94,12 @@ impl Sink for HttpSink {
             }
             None => None,
         };
+        if !(1..=256).contains(&config.concurrency) {
+            return Err(Error::fatal(format!(
+                "concurrency {}: expected 1 to 256 requests in flight",
+                config.concurrency
+            )));
+        }
         Ok(HttpSink {
             url,
             method,
@@ -96,31 +110,105 @@ impl Sink for HttpSink {
             last_start: None,
             timeout_ms: config.timeout_ms,
             budget: Duration::from_millis(config.call_budget_ms),
+            concurrency: config.concurrency as usize,
         })
     }
 
     fn write(&mut self, batch: Vec<Event>) -> Vec<Outcome> {
         let started = Instant::now();
-        batch
-            .iter()
-            .map(|event| {
+        let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
+        // Batch order; an event leaves this queue when it is started or answered without a request.
+        let mut waiting: VecDeque<usize> = (0..batch.len()).collect();
+        let mut in_flight: Vec<Sent> = Vec::new();
+        // Keys with a request in flight (their later events wait for it) and keys whose earlier event in this
+        // batch was not delivered (their later events are not sent, so the key's order holds on retry).
+        let mut busy: HashSet<&[u8]> = HashSet::new();
+        let mut failed: HashSet<&[u8]> = HashSet::new();
+        loop {
+            let mut position = 0;
+            while in_flight.len() < self.concurrency && position < waiting.len() {
+                let index = waiting[position];
+                let key = batch[index].key.as_deref();
+                if let Some(key) = key {
+                    if busy.contains(key) {
+                        position += 1;
+                        continue;
+                    }
+                    if failed.contains(key) {
+                        waiting.remove(position);
+                        outcomes[index] = Some(Outcome::Retryable(
+                            "not attempted: an earlier event with the same key in this batch was not delivered, \
+                             and this one must follow it; retry-after=0s"
+                                .into(),
+                        ));
+                        continue;
+                    }
+                }
+                waiting.remove(position);
                 let start_at = self.next_start();
                 if start_at.duration_since(started) >= self.budget {
-                    return Outcome::Retryable(format!(
+                    outcomes[index] = Some(Outcome::Retryable(format!(
                         "not attempted: the batch would pass its time budget of {} ms (call-budget-ms) because of \
                          the rate limit or a slow endpoint; retry-after=0s",
                         self.budget.as_millis()
-                    ));
+                    )));
+                    continue;
                 }
                 let now = Instant::now();
                 if start_at > now {
                     std::thread::sleep(start_at - now);
                 }
                 self.last_start = Some(Instant::now());
-                self.deliver(event)
-            })
+                match self.start(index, &batch[index]) {
+                    Ok(sent) => {
+                        if let Some(key) = key {
+                            busy.insert(key);
+                        }
+                        in_flight.push(sent);
+                    }
+                    Err(outcome) => {
+                        if let Some(key) = key {
+                            failed.insert(key);
+                        }
+                        outcomes[index] = Some(outcome);
+                    }
+                }
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            let pollables: Vec<Pollable> = in_flight.iter().map(|s| s.request.pollable()).collect();
+            let mut ready = poll(&pollables.iter().collect::<Vec<_>>());
+            drop(pollables);
+            ready.sort_unstable_by(|a, b| b.cmp(a));
+            for at in ready {
+                let sent = in_flight.remove(at as usize);
+                let index = sent.index;
+                let outcome = self.finish(&batch[index], sent);
+                if let Some(key) = batch[index].key.as_deref() {
+                    busy.remove(key);
+                    if !matches!(outcome, Outcome::Ok) {
+                        failed.insert(key);
+                    }
+                }
+                outcomes[index] = Some(outcome);
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| Outcome::Retryable("not attempted; retry-after=0s".into())))
             .collect()
     }
+}
+
+/// A request on its way, with what is needed to read its answer (and to send it again after a 401).
+struct Sent {
+    index: usize,
+    method: String,
+    url: String,
+    headers: Vec<(String, Vec<u8>)>,
+    fresh_token: bool,
+    request: client::InFlight,
 }
 
 impl HttpSink {
@@ -133,7 +221,8 @@ impl HttpSink {
         }
     }
 
-    fn deliver(&mut self, event: &Event) -> Outcome {
+    /// Fills the templates for `event` and sends its request.
+    fn start(&mut self, index: usize, event: &Event) -> Result<Sent, Outcome> {
         let payload: Option<serde_json::Value> = serde_json::from_slice(&event.payload).ok();
         let record = Record {
             payload: payload.as_ref(),
@@ -165,46 +254,79 @@ impl HttpSink {
             }
             Ok::<_, String>((url, method, headers))
         })();
-        let (url, method, headers) = match filled {
-            Ok(f) => f,
-            Err(e) => return Outcome::Fatal(e),
-        };
+        let (url, method, headers) = filled.map_err(Outcome::Fatal)?;
+        self.send(index, method, url, headers, &event.payload)
+    }
+
+    /// Sends one request, with the auth header (fetching a token first when there is none cached).
+    fn send(
+        &mut self,
+        index: usize,
+        method: String,
+        url: String,
+        headers: Vec<(String, Vec<u8>)>,
+        body: &[u8],
+    ) -> Result<Sent, Outcome> {
+        let mut with_auth = headers.clone();
         let mut fresh_token = false;
-        for attempt in 0..2 {
-            let mut headers = headers.clone();
-            if let Some(auth) = &mut self.auth {
-                match auth.header(self.timeout_ms) {
-                    Ok((name, value, fresh)) => {
-                        fresh_token = fresh;
-                        headers.push((name, value));
-                    }
-                    Err(outcome) => return outcome,
-                }
-            }
-            let response =
-                match client::send(&method, &url, &headers, &event.payload, self.timeout_ms) {
-                    Ok(r) => r,
-                    Err(client::Failure::Transient(m)) => {
-                        return Outcome::Retryable(format!("{method} {url}: {m}"));
-                    }
-                    Err(client::Failure::Fatal(m)) => {
-                        return Outcome::Fatal(format!("{method} {url}: {m}"));
-                    }
-                };
-            // A cached token the endpoint no longer accepts: fetch a new one and try once more.
-            if response.status == 401
-                && attempt == 0
-                && !fresh_token
-                && let Some(auth) = &mut self.auth
-                && auth.invalidate()
-            {
-                continue;
-            }
-            return classify(&method, &url, &response);
+        if let Some(auth) = &mut self.auth {
+            let (name, value, fresh) = auth.header(self.timeout_ms)?;
+            fresh_token = fresh;
+            with_auth.push((name, value));
         }
-        Outcome::Fatal(format!(
-            "{method} {url}: 401 Unauthorized even with a freshly fetched token"
-        ))
+        match client::start(&method, &url, &with_auth, body, self.timeout_ms) {
+            Ok(request) => Ok(Sent {
+                index,
+                method,
+                url,
+                headers,
+                fresh_token,
+                request,
+            }),
+            Err(failure) => Err(failure_outcome(&method, &url, failure)),
+        }
+    }
+
+    /// Reads the answer to `sent`; a cached token the endpoint no longer accepts is replaced and the request sent
+    /// once more.
+    fn finish(&mut self, event: &Event, sent: Sent) -> Outcome {
+        let Sent {
+            index,
+            method,
+            url,
+            headers,
+            fresh_token,
+            request,
+        } = sent;
+        let response = match request.finish() {
+            Ok(r) => r,
+            Err(failure) => return failure_outcome(&method, &url, failure),
+        };
+        if response.status == 401
+            && !fresh_token
+            && let Some(auth) = &mut self.auth
+            && auth.invalidate()
+        {
+            let again = match self.send(index, method.clone(), url.clone(), headers, &event.payload) {
+                Ok(again) => again,
+                Err(outcome) => return outcome,
+            };
+            return match again.request.finish() {
+                Ok(r) if r.status == 401 => Outcome::Fatal(format!(
+                    "{method} {url}: 401 Unauthorized even with a freshly fetched token"
+                )),
+                Ok(r) => classify(&method, &url, &r),
+                Err(failure) => failure_outcome(&method, &url, failure),
+            };
+        }
+        classify(&method, &url, &response)
+    }
+}
+
+fn failure_outcome(method: &str, url: &str, failure: client::Failure) -> Outcome {
+    match failure {
+        client::Failure::Transient(m) => Outcome::Retryable(format!("{method} {url}: {m}")),
+        client::Failure::Fatal(m) => Outcome::Fatal(format!("{method} {url}: {m}")),
     }
 }
 
