@@ -265,6 +265,25 @@ async fn a_token_guards_the_api_but_not_webhooks_or_health() {
     let hook = http.post(busbar.url("/hooks/in")).json(&json!({ "customer": "c", "total": 1 })).send().await.unwrap();
     assert_eq!(hook.status(), 202, "webhooks check their own signatures, not the API token: {:?}", hook.text().await);
     assert_eq!(http.get(busbar.url("/healthz")).send().await.unwrap().status(), 200);
+
+    // The console's files hold no data and are served without the token; the page asks for it.
+    let page = http.get(busbar.url("/ui/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let tag = page.headers()["etag"].clone();
+    assert!(page.text().await.unwrap().contains("/ui/app.js"));
+    let again = http.get(busbar.url("/ui/")).header("if-none-match", tag).send().await.unwrap();
+    assert_eq!(again.status(), 304, "an unchanged file is not sent again");
+    for (path, kind) in [("/ui/app.js", "text/javascript; charset=utf-8"), ("/ui/app.css", "text/css; charset=utf-8")] {
+        let asset = http.get(busbar.url(path)).send().await.unwrap();
+        assert_eq!(asset.status(), 200);
+        assert_eq!(asset.headers()["content-type"], kind);
+    }
+    let bare = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let redirect = bare.get(busbar.url("/ui")).send().await.unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/ui/");
+    assert_eq!(http.get(busbar.url("/stats")).send().await.unwrap().status(), 401, "the data the page shows needs the token");
     busbar.stop();
 }
 
