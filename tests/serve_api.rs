@@ -170,8 +170,9 @@ async fn put_applies_a_new_pipeline_version_like_a_reload_and_keeps_the_old_one_
     let receiver = Receiver::start().await;
     let dir = tempdir();
     let file = write_pipeline(dir.path(), "shop.json", &pipeline(&receiver));
+    let neighbour = write_pipeline(dir.path(), "other.json", &json!({ "name": "other", "rules": [] }));
     let token = "put-token-with-some-length";
-    let busbar = Busbar::start_env(&[&file], &dir.path().join("data"), &[("BUSBAR_API_TOKEN", token)]);
+    let busbar = Busbar::start_env(&[&file, &neighbour], &dir.path().join("data"), &[("BUSBAR_API_TOKEN", token)]);
     let http = client();
     let put = |path: &str, body: String| http.put(busbar.url(path)).bearer_auth(token).header("content-type", "application/json").body(body).send();
     let get_spec = || async {
@@ -211,6 +212,11 @@ async fn put_applies_a_new_pipeline_version_like_a_reload_and_keeps_the_old_one_
     let problem = error["problems"][0].as_str().unwrap();
     assert!(problem.starts_with("request body:") && problem.contains("numeric"), "located in the body: {error}");
     assert!(error["message"].as_str().unwrap().contains("running version is unchanged"), "{error}");
+    let mut taken = v2.clone();
+    taken["bus"]["topic"] = json!("other");
+    let clash: Value = put("/pipelines/shop", taken.to_string()).await.unwrap().json().await.unwrap();
+    assert_eq!(clash["code"], "invalid_pipeline");
+    assert!(clash["problems"][0].as_str().unwrap().contains("already the bus of pipeline other"), "checked against the other pipelines: {clash}");
     let syntax = put("/pipelines/shop", r#"{"name": "shop","#.into()).await.unwrap();
     assert_eq!(syntax.status(), 400);
     assert_eq!(syntax.json::<Value>().await.unwrap()["code"], "invalid_pipeline");

@@ -425,35 +425,34 @@ impl Process {
                 d.to_string()
             })
             .collect();
-        let Some(pipeline) = checked.pipelines.into_iter().next().filter(|_| problems.is_empty()) else {
-            tracing::error!(pipeline = %name, "new version from the API rejected; the running version is unchanged:\n{}", problems.join("\n"));
-            return api::Applied::Invalid(problems);
-        };
-        if pipeline.name != name {
-            return api::Applied::Invalid(vec![format!("request body: $.name: is {:?}, but this is pipeline {name:?}", pipeline.name)]);
-        }
-        let others = || running.values().filter(|r| r.pipeline.name != name);
-        for other in others() {
-            if other.pipeline.bus.topic == pipeline.bus.topic {
-                problems.push(format!(
-                    "request body: $.bus.topic: {:?} is already the bus of pipeline {}; each pipeline needs its own bus topic",
-                    pipeline.bus.topic, other.pipeline.name
-                ));
+        let pipeline = checked.pipelines.into_iter().next().filter(|_| problems.is_empty());
+        if let Some(pipeline) = &pipeline {
+            if pipeline.name != name {
+                problems.push(format!("request body: $.name: is {:?}, but this is pipeline {name:?}", pipeline.name));
             }
-            for source in &pipeline.sources {
-                let taken = other.pipeline.sources.iter().find(|s| s.webhook_path.is_some() && s.webhook_path == source.webhook_path);
-                if let (Some(path), Some(taken)) = (&source.webhook_path, taken) {
+            for other in running.values().filter(|r| r.pipeline.name != name) {
+                if other.pipeline.bus.topic == pipeline.bus.topic {
                     problems.push(format!(
-                        "request body: $.sources.{}: webhook path {path} is already taken by {}/{}",
-                        source.name, other.pipeline.name, taken.name
+                        "request body: $.bus.topic: {:?} is already the bus of pipeline {}; each pipeline needs its own bus topic",
+                        pipeline.bus.topic, other.pipeline.name
                     ));
+                }
+                for source in &pipeline.sources {
+                    let taken = other.pipeline.sources.iter().find(|s| s.webhook_path.is_some() && s.webhook_path == source.webhook_path);
+                    if let (Some(path), Some(taken)) = (&source.webhook_path, taken) {
+                        problems.push(format!(
+                            "request body: $.sources.{}: webhook path {path} is already taken by {}/{}",
+                            source.name, other.pipeline.name, taken.name
+                        ));
+                    }
                 }
             }
         }
-        if !problems.is_empty() {
+        let (Some(pipeline), true) = (pipeline, problems.is_empty()) else {
+            tracing::error!(pipeline = %name, "new version from the API rejected; the running version is unchanged:\n{}", problems.join("\n"));
             return api::Applied::Invalid(problems);
-        }
-        let current = running.get_mut(name).expect("checked above");
+        };
+        let Some(current) = running.get_mut(name) else { return api::Applied::NotFound };
         if current.pipeline.spec == pipeline.spec {
             return api::Applied::Unchanged;
         }
