@@ -42,6 +42,8 @@ struct HttpSink {
     budget: Duration,
     /// Requests in flight at once (`concurrency`).
     concurrency: usize,
+    /// Whether the URL, method or a header has placeholders.
+    templated: bool,
 }
 
 impl Sink for HttpSink {
@@ -100,7 +102,11 @@ impl Sink for HttpSink {
                 config.concurrency
             )));
         }
+        let templated = url.has_placeholders()
+            || method.has_placeholders()
+            || headers.iter().any(|(_, t)| t.has_placeholders());
         Ok(HttpSink {
+            templated,
             url,
             method,
             headers,
@@ -223,7 +229,12 @@ impl HttpSink {
 
     /// Fills the templates for `event` and sends its request.
     fn start(&mut self, index: usize, event: &Event) -> Result<Sent, Outcome> {
-        let payload: Option<serde_json::Value> = serde_json::from_slice(&event.payload).ok();
+        // The payload is parsed only when some template reads from it.
+        let payload: Option<serde_json::Value> = if self.templated {
+            serde_json::from_slice(&event.payload).ok()
+        } else {
+            None
+        };
         let record = Record {
             payload: payload.as_ref(),
             id: &event.id,

@@ -90,6 +90,11 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// Whether the template has placeholders (otherwise it is the same text for every record).
+    pub fn has_placeholders(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Path { .. }))
+    }
+
     /// Fills the template from `record`; the error names the placeholder that found nothing.
     pub fn fill(&self, record: &Record<'_>, context: Context) -> Result<String, String> {
         let mut out = String::new();
