@@ -199,6 +199,28 @@ async fn reload_swaps_rules_without_dropping_events_and_a_bad_file_keeps_the_old
     assert_eq!(post(&http, &busbar, "/hooks/in", &json!({ "n": 5000, "kind": "b", "key": "b" })).await, 202);
     receiver.wait_for(before + 1, Duration::from_secs(30)).await;
     assert_eq!(received_ns(&receiver).last(), Some(&5000), "the previous rules still run");
+
+    // A version that validates but cannot start (its new source is not a component) changes nothing: the rules
+    // stay the previous ones (kind "c" is not routed), the webhook keeps taking events.
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm but not a component").unwrap();
+    let mut abc = events_pipeline(&receiver, json!({ "detail": { "kind": ["a", "b", "c"] } }));
+    abc["sources"]["broken"] = json!({ "connector": broken.to_str().unwrap() });
+    write_pipeline(dir.path(), "events.json", &abc);
+    busbar.hangup();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("reload failed; kept the previous version") {
+        assert!(Instant::now() < deadline, "no failed reload in the log: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = receiver.count();
+    assert_eq!(post(&http, &busbar, "/hooks/in", &json!({ "n": 6000, "kind": "c", "key": "c" })).await, 202);
+    assert_eq!(post(&http, &busbar, "/hooks/in", &json!({ "n": 6001, "kind": "b", "key": "c" })).await, 202);
+    receiver.wait_for(before + 1, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ns = received_ns(&receiver);
+    assert!(ns.contains(&6001), "the running version still delivers");
+    assert!(!ns.contains(&6000), "the rules of the version that failed to start were not put in place");
     busbar.stop();
 }
 

@@ -117,6 +117,15 @@ pub fn load(files: &[PathBuf], strict: bool) -> Result<Vec<Pipeline>, String> {
     if report.is_empty() { Ok(checked.pipelines) } else { Err(report) }
 }
 
+/// A pipeline's sources with their connector instances open, not yet running: opening can fail (a connector that
+/// does not load, a bad config), running cannot, so a reload opens the new sources before it stops the old ones.
+struct OpenedSources {
+    tasks: Vec<TaskHandle>,
+    hooks: Vec<(String, Arc<Webhook<EmbeddedBus>>)>,
+    /// Pull sources, each with its PostgreSQL LISTEN connection and channel when it has one.
+    pulls: Vec<(PullSource<EmbeddedBus>, Option<(String, String)>)>,
+}
+
 /// Sources started for a pipeline: pull loops (stopped through `stop`), connector tasks, and webhooks to mount.
 struct StartedSources {
     stop: watch::Sender<bool>,
@@ -259,7 +268,7 @@ impl Process {
             })
         };
         let mut tasks = built.tasks;
-        let started = self.start_sources(&pipeline, &runtime).await?;
+        let started = self.open_sources(&pipeline, &runtime).await?.run();
         tasks.extend(started.tasks);
         self.mount(&pipeline.name, started.hooks);
         let (sources_stop, sources) = (started.stop, started.handles);
@@ -291,21 +300,14 @@ impl Process {
         })?)
     }
 
-    async fn start_sources(
-        &self,
-        pipeline: &Pipeline,
-        runtime: &Runtime,
-    ) -> anyhow::Result<StartedSources> {
-        let (stop, stopped) = watch::channel(false);
-        let mut handles = Vec::new();
-        let mut tasks = Vec::new();
-        let mut hooks = Vec::new();
+    async fn open_sources(&self, pipeline: &Pipeline, runtime: &Runtime) -> anyhow::Result<OpenedSources> {
+        let mut opened = OpenedSources { tasks: Vec::new(), hooks: Vec::new(), pulls: Vec::new() };
         for source in &pipeline.sources {
             let name = format!("{}/{}", pipeline.name, source.name);
             let task =
                 build::open_task(runtime, &name, &source.connector, source.config.expose(), &source.grants).await?;
             let kind = task.kind;
-            tasks.push(task.clone());
+            opened.tasks.push(task.clone());
             match kind {
                 Kind::PushSource => {
                     let path = source.webhook_path.clone().unwrap_or_else(|| format!("/hooks/{name}"));
@@ -317,7 +319,7 @@ impl Process {
                         task,
                         bus: self.bus.clone(),
                     };
-                    hooks.push((path, Arc::new(hook)));
+                    opened.hooks.push((path, Arc::new(hook)));
                 }
                 Kind::PullSource => {
                     let interval = source
@@ -328,16 +330,10 @@ impl Process {
                         .and_then(|text| pipeline::Duration::parse(text).ok())
                         .map(|d| d.get())
                         .unwrap_or(Duration::from_secs(1));
-                    let wake = Arc::new(Notify::new());
-                    if let Some(channel) = source.config.expose().get("notify-channel").and_then(serde_json::Value::as_str) {
-                        let url = notify_connection(pipeline, source)?;
-                        handles.push(tokio::spawn(sources::listen_for_notifications(
-                            url,
-                            channel.to_owned(),
-                            wake.clone(),
-                            stopped.clone(),
-                        )));
-                    }
+                    let listen = match source.config.expose().get("notify-channel").and_then(serde_json::Value::as_str) {
+                        Some(channel) => Some((notify_connection(pipeline, source)?, channel.to_owned())),
+                        None => None,
+                    };
                     let pull = PullSource {
                         pipeline: pipeline.name.clone(),
                         name: source.name.clone(),
@@ -346,14 +342,14 @@ impl Process {
                         bus: self.bus.clone(),
                         cursors: self.cursors.clone(),
                         interval,
-                        wake,
+                        wake: Arc::new(Notify::new()),
                     };
-                    handles.push(tokio::spawn(pull.run(stopped.clone())));
+                    opened.pulls.push((pull, listen));
                 }
                 Kind::Sink => anyhow::bail!("{name}: {} is a sink, not a source", source.connector_display()),
             }
         }
-        Ok(StartedSources { stop, handles, tasks, hooks })
+        Ok(opened)
     }
 
     /// Puts a pipeline's webhooks in place of its previous ones in one step, so no request finds the path
@@ -473,19 +469,22 @@ impl Process {
             anyhow::bail!("the bus topic changed ({} -> {}); restart busbar to move a pipeline to another topic",
                 current.pipeline.bus.topic, pipeline.bus.topic);
         }
+        // Everything that can fail happens before the running version is touched: a failure here leaves it as
+        // it was (the new lanes and instances end when what was built is dropped).
         let runtime = self.runtime_for(&pipeline).await?;
         let built = build::build_routes(&pipeline, &runtime, &self.bus, current.router.progress(), self.target_buffer)
             .await?;
+        let opened = self.open_sources(&pipeline, &runtime).await?;
         current.router.swap_routes(built.routes);
         // Old lanes lost their senders with the old routes: they deliver what they hold, then end.
         current.lanes = built.workers;
-        // Pull sources must not poll twice with one cursor: the old ones stop first. Webhooks are swapped in
-        // one step; requests already inside an old one finish with it.
+        // Pull sources must not poll twice with one cursor: the old ones stop before the new ones run. Webhooks
+        // are swapped in one step; requests already inside an old one finish with it.
         let _ = current.sources_stop.send(true);
         for handle in current.sources.drain(..) {
             let _ = handle.await;
         }
-        let started = self.start_sources(&pipeline, &runtime).await?;
+        let started = opened.run();
         self.mount(&pipeline.name, started.hooks);
         current.sources_stop = started.stop;
         current.sources = started.handles;
@@ -499,6 +498,21 @@ impl Process {
     fn unmount(&self, pipeline: &Pipeline) {
         let mut hooks = self.webhooks.write().expect("webhooks lock");
         hooks.retain(|_, hook| hook.pipeline != pipeline.name);
+    }
+}
+
+impl OpenedSources {
+    /// Starts the pull loops (and their LISTEN connections); the webhooks are returned for mounting.
+    fn run(self) -> StartedSources {
+        let (stop, stopped) = watch::channel(false);
+        let mut handles = Vec::new();
+        for (pull, listen) in self.pulls {
+            if let Some((url, channel)) = listen {
+                handles.push(tokio::spawn(sources::listen_for_notifications(url, channel, pull.wake.clone(), stopped.clone())));
+            }
+            handles.push(tokio::spawn(pull.run(stopped.clone())));
+        }
+        StartedSources { stop, handles, tasks: self.tasks, hooks: self.hooks }
     }
 }
 
