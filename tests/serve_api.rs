@@ -125,6 +125,29 @@ async fn the_api_shows_pipelines_topics_groups_and_metrics_that_match_what_was_s
     assert_eq!(m[r#"busbar_target_delivery_seconds_count{pipeline="shop",rule="big",target="http"}"#], 10.0);
     assert_eq!(m[r#"busbar_target_delivery_seconds_bucket{pipeline="shop",rule="big",target="http",le="+Inf"}"#], 10.0);
     assert!(m[r#"busbar_target_delivery_seconds_bucket{pipeline="shop",rule="big",target="http",le="30"}"#] == 10.0, "{text}");
+    // Per partition traffic: 30 records in; the router read each of them at least once.
+    let per_partition = |name: &str| -> f64 { (0..2).map(|p| m[&format!(r#"{name}{{topic="shop",partition="{p}"}}"#)]).sum() };
+    assert_eq!(per_partition("busbar_topic_partition_records_in_total"), 30.0, "{text}");
+    assert!(per_partition("busbar_topic_partition_records_out_total") >= 30.0, "{text}");
+    let bytes_in = per_partition("busbar_topic_partition_bytes_in_total");
+    assert!(bytes_in > 30.0 * 60.0, "30 batches of at least their 61-byte header: {bytes_in}");
+    assert!(per_partition("busbar_topic_partition_bytes_out_total") >= bytes_in);
+    // Connectors: all running, no restarts; the webhook source was called once per request, the HTTP target at
+    // least once and at most once per delivered event.
+    let instance = |name: &str, connector: &str| format!(r#"{name}{{pipeline="shop",connector="{connector}",instance="{connector}""#);
+    for connector in ["shop/in", "shop/big/http", "shop/all/log"] {
+        assert_eq!(m[&format!(r#"{},state="running"}}"#, instance("busbar_connector_state", connector))], 1.0, "{text}");
+        assert_eq!(m[&format!(r#"{},state="failed"}}"#, instance("busbar_connector_state", connector))], 0.0);
+        assert_eq!(m[&format!("{}}}", instance("busbar_connector_restarts_total", connector))], 0.0);
+    }
+    assert_eq!(m[&format!("{}}}", instance("busbar_connector_call_seconds_count", "shop/in"))], 30.0, "{text}");
+    let http_calls = m[&format!("{}}}", instance("busbar_connector_call_seconds_count", "shop/big/http"))];
+    assert!((1.0..=10.0).contains(&http_calls), "{http_calls}");
+    assert_eq!(
+        m[&format!(r#"{},le="+Inf"}}"#, instance("busbar_connector_call_seconds_bucket", "shop/in"))],
+        30.0
+    );
+    assert!(m[&format!("{}}}", instance("busbar_connector_call_seconds_sum", "shop/in"))] > 0.0);
 
     // The same counters as JSON, for the console.
     let stats: Value = http.get(busbar.url("/stats")).send().await.unwrap().json().await.unwrap();
@@ -388,6 +411,19 @@ async fn connectors_pause_resume_stop_restart_and_dead_letters_are_redriven() {
     }
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(receiver.count(), before, "a paused target receives nothing");
+    let metric = |series: String| {
+        let http = http.clone();
+        let url = busbar.url("/metrics");
+        async move {
+            let text = http.get(url).send().await.unwrap().text().await.unwrap();
+            *scrape(&text).get(&series).unwrap_or_else(|| panic!("{series} in {text}"))
+        }
+    };
+    let state = |connector: &str, state: &str| {
+        format!(r#"busbar_connector_state{{pipeline="shop",connector="{connector}",instance="{connector}",state="{state}"}}"#)
+    };
+    assert_eq!(metric(state("shop/big/http", "paused")).await, 1.0);
+    assert_eq!(metric(state("shop/big/http", "running")).await, 0.0);
     put("/connectors/shop/big/http/resume").await.unwrap();
     receiver.wait_for(before + 3, Duration::from_secs(30)).await;
 
@@ -395,11 +431,15 @@ async fn connectors_pause_resume_stop_restart_and_dead_letters_are_redriven() {
     let stopped: Value = put("/connectors/shop/all/log/stop").await.unwrap().json().await.unwrap();
     assert_eq!(stopped["state"], "STOPPED");
     assert_eq!(stopped["tasks"][0]["state"], "closed", "{stopped}");
+    assert_eq!(metric(state("shop/all/log", "stopped")).await, 1.0);
     assert_eq!(put("/connectors/shop/all/log/pause").await.unwrap().status(), 409, "pause needs a running connector");
     let resumed: Value = put("/connectors/shop/all/log/resume").await.unwrap().json().await.unwrap();
     assert_eq!(resumed["tasks"][0]["state"], "running", "{resumed}");
     let restarted: Value = http.post(busbar.url("/connectors/shop/all/log/restart")).send().await.unwrap().json().await.unwrap();
     assert_eq!(restarted["tasks"][0]["restarts"], 2, "stop+resume and restart each re-open the instance: {restarted}");
+    let restarts = r#"busbar_connector_restarts_total{pipeline="shop",connector="shop/all/log",instance="shop/all/log"}"#;
+    assert_eq!(metric(restarts.to_owned()).await, 2.0);
+    assert_eq!(metric(state("shop/all/log", "running")).await, 1.0);
 
     // Plugins and config validation against their schemas.
     let plugins: Value = http.get(busbar.url("/connector-plugins")).send().await.unwrap().json().await.unwrap();

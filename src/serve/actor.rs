@@ -7,12 +7,14 @@
 //! reload of the pipeline.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use anyhow::Context as _;
 use busbar_runtime::host::{
-    Connector, ConnectorTask, Event, Handled, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime, Status,
+    Connector, ConnectorTask, Event, Handled, Health, HttpRequest, Kind, OpenOptions, Outcome, PollResult, Runtime,
+    Status,
 };
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 
@@ -75,6 +77,54 @@ fn control(name: &str) -> Arc<Control> {
         .clone()
 }
 
+/// Upper bounds of the call-duration histogram, milliseconds.
+pub const CALL_BUCKETS_MS: [f64; 12] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 50.0, 250.0, 1000.0, 10000.0];
+
+/// What an instance's thread records after every call, for metrics: call durations (write, poll, handle), its
+/// health and restarts, without a round trip to the thread.
+#[derive(Debug, Default)]
+pub struct CallStats {
+    pub calls: AtomicU64,
+    pub call_us_sum: AtomicU64,
+    /// Calls per duration bucket: `buckets[i]` counts calls up to [`CALL_BUCKETS_MS`]`[i]` (not cumulative; the
+    /// last slot is everything slower).
+    pub buckets: [AtomicU64; CALL_BUCKETS_MS.len() + 1],
+    pub restarts: AtomicU64,
+    /// 0 running, 1 failed (restarting after a backoff), 2 closed.
+    health: AtomicU8,
+}
+
+impl CallStats {
+    fn observe(&self, took: Duration, task: &ConnectorTask) {
+        let us = took.as_micros() as u64;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.call_us_sum.fetch_add(us, Ordering::Relaxed);
+        let ms = us as f64 / 1000.0;
+        let slot = CALL_BUCKETS_MS.iter().position(|&bound| ms <= bound).unwrap_or(CALL_BUCKETS_MS.len());
+        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        self.refresh(task);
+    }
+
+    fn refresh(&self, task: &ConnectorTask) {
+        let (health, restarts) = task.health();
+        self.restarts.store(u64::from(restarts), Ordering::Relaxed);
+        let code = match health {
+            Health::Running => 0,
+            Health::Failed => 1,
+            Health::Closed => 2,
+        };
+        self.health.store(code, Ordering::Relaxed);
+    }
+
+    pub fn health(&self) -> Health {
+        match self.health.load(Ordering::Relaxed) {
+            0 => Health::Running,
+            1 => Health::Failed,
+            _ => Health::Closed,
+        }
+    }
+}
+
 /// Why a write did not run: the message, and how long to wait when the connector is restarting.
 pub struct WriteError {
     pub message: String,
@@ -100,6 +150,7 @@ pub struct TaskHandle {
     /// Instance name: `<pipeline>/<source>` or `<pipeline>/<rule>/<target>` (`#n` for extra instances).
     pub name: Arc<str>,
     control: Arc<Control>,
+    pub stats: Arc<CallStats>,
 }
 
 const GONE: &str = "the connector's thread has stopped";
@@ -111,6 +162,8 @@ impl TaskHandle {
         let name = options.name.clone();
         let (tx, mut rx) = mpsc::channel::<Call>(64);
         let (opened_tx, opened_rx) = oneshot::channel::<Result<(), String>>();
+        let stats = Arc::new(CallStats::default());
+        let recorded = stats.clone();
         std::thread::Builder::new()
             .name(format!("connector {name}"))
             .spawn(move || {
@@ -132,10 +185,14 @@ impl TaskHandle {
                             return;
                         }
                     };
+                    let stats = recorded;
                     while let Some(call) = rx.recv().await {
+                        let started = Instant::now();
                         match call {
                             Call::Write(batch, reply) => {
-                                let _ = reply.send(task.write(&batch).await.map_err(|e| WriteError {
+                                let result = task.write(&batch).await;
+                                stats.observe(started.elapsed(), &task);
+                                let _ = reply.send(result.map_err(|e| WriteError {
                                     retry_after: match &e {
                                         busbar_runtime::Error::BackingOff { retry_in_ms, .. } => {
                                             Some(std::time::Duration::from_millis(*retry_in_ms))
@@ -146,19 +203,26 @@ impl TaskHandle {
                                 }));
                             }
                             Call::Poll(cursor, max, reply) => {
-                                let _ = reply.send(task.poll(cursor.as_deref(), max).await.map_err(|e| e.to_string()));
+                                let result = task.poll(cursor.as_deref(), max).await;
+                                stats.observe(started.elapsed(), &task);
+                                let _ = reply.send(result.map_err(|e| e.to_string()));
                             }
                             Call::Handle(request, reply) => {
-                                let _ = reply.send(task.handle(&request).await.map_err(|e| e.to_string()));
+                                let result = task.handle(&request).await;
+                                stats.observe(started.elapsed(), &task);
+                                let _ = reply.send(result.map_err(|e| e.to_string()));
                             }
                             Call::Status(reply) => {
                                 let _ = reply.send(task.status());
                             }
                             Call::Restart(reply) => {
-                                let _ = reply.send(task.restart().await.map_err(|e| e.to_string()));
+                                let result = task.restart().await;
+                                stats.refresh(&task);
+                                let _ = reply.send(result.map_err(|e| e.to_string()));
                             }
                             Call::Shutdown(reply) => {
                                 let _ = task.close().await;
+                                stats.refresh(&task);
                                 let _ = reply.send(());
                             }
                             Call::Close(reply) => {
@@ -178,7 +242,7 @@ impl TaskHandle {
             .map_err(|message| anyhow::anyhow!(message))
             .with_context(|| format!("opening {name}"))?;
         let control = control(&name);
-        Ok(Self { tx, kind, name: name.into(), control })
+        Ok(Self { tx, kind, name: name.into(), control, stats })
     }
 
     pub fn run_state(&self) -> RunState {

@@ -47,7 +47,7 @@ use busbar_runtime::bus::Bus as _;
 use busbar_runtime::host::{Runtime, RuntimeConfig};
 use busbar_runtime::router::lane::Work;
 
-use super::actor::{RunState, TaskHandle};
+use super::actor::{CALL_BUCKETS_MS, RunState, TaskHandle};
 use super::bus::EmbeddedBus;
 use super::replay;
 
@@ -643,6 +643,25 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
     out.push_str(&high);
     metric_header(&mut out, "busbar_topic_partition_log_start_offset", "gauge", "First offset still stored, per partition.");
     out.push_str(&start);
+    type Io = fn(&busbar_broker::log::PartitionIo) -> &std::sync::atomic::AtomicU64;
+    let io_metrics: [(&str, &str, Io); 4] = [
+        ("busbar_topic_partition_bytes_in_total", "Bytes appended by producers (sources, Kafka clients), per partition.", |io| &io.bytes_in),
+        ("busbar_topic_partition_records_in_total", "Records appended by producers, per partition.", |io| &io.records_in),
+        ("busbar_topic_partition_bytes_out_total", "Bytes read by fetches (Kafka consumers and busbar's routers), per partition.", |io| &io.bytes_out),
+        ("busbar_topic_partition_records_out_total", "Records read by fetches, per partition.", |io| &io.records_out),
+    ];
+    let partition_io: Vec<(&str, String, Arc<busbar_broker::log::PartitionIo>)> = topics
+        .iter()
+        .flat_map(|topic| (0..topic.partitions).map(move |p| (topic.name.as_str(), p)))
+        .filter_map(|(topic, p)| store.io(topic, p).ok().map(|io| (topic, p.to_string(), io)))
+        .collect();
+    for (name, help, read) in io_metrics {
+        metric_header(&mut out, name, "counter", help);
+        for (topic, partition, io) in &partition_io {
+            let value = read(io).load(std::sync::atomic::Ordering::Relaxed);
+            sample(&mut out, name, &[("topic", topic), ("partition", partition)], value as f64);
+        }
+    }
     metric_header(&mut out, "busbar_consumer_group_lag", "gauge", "High watermark minus committed offset, per group and partition.");
     for group in store_groups(&api) {
         if let Ok(offsets) = api.bus.groups().fetch_offsets(&group, None, None) {
@@ -724,7 +743,53 @@ async fn metrics(State(api): State<Arc<Api>>) -> Response {
             }
         }
     }
+    connector_metrics(&api, &mut out);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// Per connector instance: its state, restarts and the duration of its calls (write, poll, handle).
+fn connector_metrics(api: &Api, out: &mut String) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let found = connectors(api);
+    let instances = || found.iter().flat_map(|f| f.tasks.iter().map(move |t| (f, t)));
+    metric_header(out, "busbar_connector_state", "gauge", "1 for the state each connector instance is in: running, paused, stopped, failed (restarting after a backoff) or closed.");
+    for (found, task) in instances() {
+        let state = match (task.run_state(), task.stats.health()) {
+            (RunState::Stopped, _) => "stopped",
+            (_, busbar_runtime::host::Health::Closed) => "closed",
+            (_, busbar_runtime::host::Health::Failed) => "failed",
+            (RunState::Paused, _) => "paused",
+            (RunState::Running, _) => "running",
+        };
+        for s in ["running", "paused", "stopped", "failed", "closed"] {
+            let labels = [("pipeline", found.pipeline.name.as_str()), ("connector", &found.name), ("instance", &task.name), ("state", s)];
+            sample(out, "busbar_connector_state", &labels, f64::from(u8::from(s == state)));
+        }
+    }
+    metric_header(out, "busbar_connector_restarts_total", "counter", "Restarts of a connector instance after failures (or asked for through the API).");
+    for (found, task) in instances() {
+        let labels = [("pipeline", found.pipeline.name.as_str()), ("connector", &found.name), ("instance", &task.name)];
+        sample(out, "busbar_connector_restarts_total", &labels, task.stats.restarts.load(Relaxed) as f64);
+    }
+    let name = "busbar_connector_call_seconds";
+    metric_header(out, name, "histogram", "Duration of calls into a connector instance's WebAssembly (write, poll, handle).");
+    for (found, task) in instances() {
+        let base = [("pipeline", found.pipeline.name.as_str()), ("connector", found.name.as_str()), ("instance", &*task.name)];
+        let mut cumulative = 0u64;
+        for (i, bound) in CALL_BUCKETS_MS.iter().enumerate() {
+            cumulative += task.stats.buckets[i].load(Relaxed);
+            let le = (bound / 1000.0).to_string();
+            let mut labels = base.to_vec();
+            labels.push(("le", &le));
+            sample(out, &format!("{name}_bucket"), &labels, cumulative as f64);
+        }
+        let count = task.stats.calls.load(Relaxed);
+        let mut labels = base.to_vec();
+        labels.push(("le", "+Inf"));
+        sample(out, &format!("{name}_bucket"), &labels, count as f64);
+        sample(out, &format!("{name}_sum"), &base, task.stats.call_us_sum.load(Relaxed) as f64 / 1e6);
+        sample(out, &format!("{name}_count"), &base, count as f64);
+    }
 }
 
 fn store_groups(api: &Api) -> Vec<String> {

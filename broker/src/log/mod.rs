@@ -21,6 +21,6 @@ mod store;
 mod topics;
 
 pub use config::TopicConfig;
-pub use partition::Offsets;
+pub use partition::{Offsets, PartitionIo};
 pub use store::{Appended, Fetched, FsyncPolicy, LogStore, OffsetSpec, StoreOptions};
 pub use topics::{ConfigOp, MAX_PARTITIONS, TopicInfo};

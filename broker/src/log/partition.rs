@@ -8,6 +8,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::RecordBatchDecoder;
@@ -38,6 +39,26 @@ pub struct Partition {
     cleaned_up_to: i64,
     /// When a tombstone kept by the last cleaning expires (a new pass is due then).
     tombstone_expiry: Option<i64>,
+    /// Traffic since the process started, for metrics.
+    pub io: Arc<PartitionIo>,
+}
+
+/// Traffic through one partition since the process started: what producers appended (retried duplicates not
+/// counted) and what fetches read (every reader: Kafka consumers and busbar's own routers).
+#[derive(Debug, Default)]
+pub struct PartitionIo {
+    pub bytes_in: AtomicU64,
+    pub records_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub records_out: AtomicU64,
+}
+
+impl PartitionIo {
+    /// Counts a fetch's whole batches.
+    pub(crate) fn read(&self, batches: &[u8]) {
+        self.bytes_out.fetch_add(batches.len() as u64, Ordering::Relaxed);
+        self.records_out.fetch_add(batch::count_records(batches), Ordering::Relaxed);
+    }
 }
 
 /// Where a fetch reads, resolved under the lock and executed outside it.
@@ -128,6 +149,7 @@ impl Partition {
             log_start_offset,
             producers,
             cleaned_up_to: 0,
+            io: Arc::default(),
             tombstone_expiry: None,
         })
     }
@@ -200,6 +222,9 @@ impl Partition {
         let active = self.active();
         active.append(&data, &headers)?;
         let file = Arc::clone(active.file());
+        self.io.bytes_in.fetch_add(total as u64, Ordering::Relaxed);
+        let records: i64 = batches.iter().map(|(h, _)| i64::from(h.record_count.max(0))).sum();
+        self.io.records_in.fetch_add(records as u64, Ordering::Relaxed);
         if let Some(updates) = producer_updates {
             self.producers.apply(updates, now_ms);
         }

@@ -20,7 +20,7 @@ use super::batch;
 use super::cleaner;
 use super::config::{TopicConfig, sync_dir};
 use super::flush::GroupCommit;
-use super::partition::{Offsets, Partition};
+use super::partition::{Offsets, Partition, PartitionIo};
 use super::segment::Recovery;
 use crate::error::{Error, Result};
 
@@ -248,6 +248,13 @@ impl LogStore {
         })
     }
 
+    /// The traffic counters of a partition.
+    pub fn io(&self, topic: &str, partition: i32) -> Result<Arc<PartitionIo>> {
+        let (_, p) = self.partition(topic, partition)?;
+        let io = Arc::clone(&p.lock().expect("partition lock").io);
+        Ok(io)
+    }
+
     /// Waits until an append is durable under the store's fsync policy.
     pub async fn wait_durable(&self, appended: &Appended) -> Result<()> {
         match (&self.inner.commit, appended.durable_ticket) {
@@ -272,14 +279,15 @@ impl LogStore {
         max_bytes: usize,
     ) -> Result<Fetched> {
         let (_, p) = self.partition(topic, partition)?;
-        let (plan, offsets) = {
+        let (plan, offsets, io) = {
             let log = p.lock().expect("partition lock");
-            (log.plan_read(offset)?, log.offsets())
+            (log.plan_read(offset)?, log.offsets(), Arc::clone(&log.io))
         };
         let records = match plan {
             Some(plan) => plan.read(max_bytes)?,
             None => Bytes::new(),
         };
+        io.read(&records);
         Ok(Fetched {
             records,
             high_watermark: offsets.high_watermark,

@@ -43,7 +43,7 @@ pub use grants::Grants;
 pub use instance::{Failure, FailureKind};
 pub use limits::Limits;
 pub use state::{MemoryStateStore, SqliteStateStore, StateStore};
-pub use supervisor::{ConnectorTask, OpenOptions, State, Status};
+pub use supervisor::{ConnectorTask, Health, OpenOptions, State, Status};
 
 use crate::Error;
 use bindings::sink::SinkPre;

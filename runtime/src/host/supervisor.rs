@@ -34,6 +34,14 @@ pub enum State {
     Closed,
 }
 
+/// [`State`] without its details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Running,
+    Failed,
+    Closed,
+}
+
 /// A task's status, as the admin API reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -251,6 +259,19 @@ impl ConnectorTask {
                 .map_err(|failure| Error::Failed { connector: self.name.to_string(), failure }),
             None => Ok(()),
         }
+    }
+
+    /// Whether the instance is running, failed (waiting to restart) or closed, and its restarts: what
+    /// [`ConnectorTask::status`] says, without building one (for per-call metrics).
+    pub fn health(&self) -> (Health, u32) {
+        let health = if self.closed {
+            Health::Closed
+        } else if self.instance.is_some() {
+            Health::Running
+        } else {
+            Health::Failed
+        };
+        (health, self.restarts)
     }
 
     pub fn status(&self) -> Status {
