@@ -22,6 +22,12 @@ pub fn is_envelope(value: &Value) -> bool {
 /// value as a string when it is not JSON. The id is derived from topic, partition and offset, so a replayed
 /// record keeps its id and targets can de-duplicate.
 pub fn from_record(topic: &str, fetched: &Fetched) -> Value {
+    from_record_keeping_bytes(topic, fetched).0
+}
+
+/// [`from_record`], plus the record's bytes when they already are that envelope (every field present, nothing
+/// filled in), so a target that takes the whole event can be handed them without writing the value out again.
+pub fn from_record_keeping_bytes(topic: &str, fetched: &Fetched) -> (Value, Option<bytes::Bytes>) {
     let record = &fetched.record;
     let parsed = record.value.as_deref().map(|bytes| serde_json::from_slice::<Value>(bytes));
     let time = record.timestamp_ms.map(rfc3339).unwrap_or_else(|| rfc3339(now_ms()));
@@ -31,13 +37,16 @@ pub fn from_record(topic: &str, fetched: &Fetched) -> Value {
                 Value::Object(o) => o,
                 _ => unreachable!("is_envelope checked it is an object"),
             };
-            fill(&mut object, "version", Value::from("0"));
-            fill(&mut object, "id", Value::from(record_id(topic, fetched)));
-            fill(&mut object, "time", Value::from(time));
-            fill(&mut object, "account", Value::from(""));
-            fill(&mut object, "region", Value::from(""));
-            fill(&mut object, "resources", Value::Array(Vec::new()));
-            Value::Object(object)
+            let filled = [
+                fill(&mut object, "version", || Value::from("0")),
+                fill(&mut object, "id", || Value::from(record_id(topic, fetched))),
+                fill(&mut object, "time", || Value::from(time)),
+                fill(&mut object, "account", || Value::from("")),
+                fill(&mut object, "region", || Value::from("")),
+                fill(&mut object, "resources", || Value::Array(Vec::new())),
+            ];
+            let unchanged = !filled.contains(&true);
+            (Value::Object(object), if unchanged { record.value.clone() } else { None })
         }
         parsed => {
             let detail = match parsed {
@@ -57,7 +66,7 @@ pub fn from_record(topic: &str, fetched: &Fetched) -> Value {
             object.insert("region".into(), Value::from(""));
             object.insert("resources".into(), Value::Array(Vec::new()));
             object.insert("detail".into(), detail);
-            Value::Object(object)
+            (Value::Object(object), None)
         }
     }
 }
@@ -77,8 +86,60 @@ pub fn new_event(source: &str, detail_type: &str, detail: Value, id: Option<Stri
     Value::Object(object)
 }
 
-fn fill(object: &mut Map<String, Value>, key: &str, value: Value) {
-    object.entry(key).or_insert(value);
+/// The same envelope as [`new_event`], serialised, with `detail` taken from `payload`: JSON is checked and copied
+/// as it is (not parsed into a value and written again, which costs several times more for a 1 KB event);
+/// anything else becomes a JSON string.
+pub fn new_event_json(source: &str, detail_type: &str, payload: &[u8], id: Option<&str>, time: Option<&str>) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Envelope<'a, D: serde::Serialize> {
+        version: &'a str,
+        id: &'a str,
+        source: &'a str,
+        #[serde(rename = "detail-type")]
+        detail_type: &'a str,
+        time: &'a str,
+        account: &'a str,
+        region: &'a str,
+        resources: [&'a str; 0],
+        detail: D,
+    }
+    let generated;
+    let id = match id {
+        Some(id) => id,
+        None => {
+            generated = uuid::Uuid::new_v4().to_string();
+            &generated
+        }
+    };
+    let stamped;
+    let time = match time {
+        Some(time) => time,
+        None => {
+            stamped = rfc3339(now_ms());
+            &stamped
+        }
+    };
+    fn write<D: serde::Serialize>(fields: [&str; 4], detail: D) -> serde_json::Result<Vec<u8>> {
+        let [id, source, detail_type, time] = fields;
+        let envelope =
+            Envelope { version: "0", id, source, detail_type, time, account: "", region: "", resources: [], detail };
+        serde_json::to_vec(&envelope)
+    }
+    let fields = [id, source, detail_type, time];
+    let written = match serde_json::from_slice::<&serde_json::value::RawValue>(payload) {
+        Ok(raw) => write(fields, raw),
+        Err(_) => write(fields, String::from_utf8_lossy(payload)),
+    };
+    written.expect("an envelope of strings and checked JSON serialises")
+}
+
+/// Inserts `key` when it is missing; true if it did.
+fn fill(object: &mut Map<String, Value>, key: &str, value: impl FnOnce() -> Value) -> bool {
+    if object.contains_key(key) {
+        return false;
+    }
+    object.insert(key.to_owned(), value());
+    true
 }
 
 /// A stable UUID-shaped id for a record position (UUID v5 in a busbar namespace).
@@ -105,6 +166,27 @@ mod tests {
 
     use super::*;
     use crate::bus::Record;
+
+    #[test]
+    fn new_event_json_is_new_event_written_out() {
+        let payload = br#"{ "id": 7, "note": "caf\u00e9 \"quoted\"", "items": [1, 2.5e1, {"a": null}] }"#;
+        let bytes = new_event_json("shop", "order", payload, Some("e-1"), Some("2026-01-01T00:00:00Z"));
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        let detail: Value = serde_json::from_slice(payload).unwrap();
+        let mut want = new_event("shop", "order", detail, Some("e-1".into()), None);
+        want["time"] = Value::from("2026-01-01T00:00:00Z");
+        assert_eq!(parsed, want);
+        assert!(is_envelope(&parsed));
+        // Not JSON: the payload becomes a string; missing id and time are filled.
+        let bytes = new_event_json("shop", "raw", b"plain {text", None, None);
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed["detail"], "plain {text");
+        assert_eq!(parsed["id"].as_str().unwrap().len(), 36);
+        assert!(parsed["time"].as_str().unwrap().ends_with('Z'));
+        // A JSON value followed by more text is not JSON either.
+        let parsed: Value = serde_json::from_slice(&new_event_json("s", "t", b"{} {}", None, None)).unwrap();
+        assert_eq!(parsed["detail"], "{} {}");
+    }
 
     fn fetched(value: &[u8]) -> Fetched {
         Fetched {

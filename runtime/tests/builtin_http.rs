@@ -115,9 +115,13 @@ async fn outcomes_follow_the_status_and_carry_retry_after() {
         server.grant(),
     )
     .await;
+    // One key each: a failure holds back only later events of its own key.
     let batch: Vec<Event> = ["ok", "busy", "slow-down", "oops", "bad", "gone"]
         .iter()
-        .map(|to| event(json!({ "detail": { "to": to } })))
+        .map(|to| Event {
+            key: Some(to.as_bytes().to_vec()),
+            ..event(json!({ "detail": { "to": to } }))
+        })
         .collect();
     let outcomes = task.write(&batch).await.expect("write");
     assert!(matches!(outcomes[0], Outcome::Ok), "{outcomes:?}");
@@ -382,7 +386,7 @@ async fn requests_go_out_concurrently_up_to_the_limit() {
         server.grant(),
     )
     .await;
-    let batch: Vec<Event> = (0..12).map(|i| event(json!({ "i": i }))).collect();
+    let batch: Vec<Event> = (0..12).map(|i| keyed(&format!("k{i}"), 0)).collect();
     let outcomes = task.write(&batch).await.expect("write");
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Ok)), "{outcomes:?}");
     let arrivals: Vec<Instant> = server.requests().iter().map(|r| r.at).collect();
@@ -390,8 +394,20 @@ async fn requests_go_out_concurrently_up_to_the_limit() {
     assert_eq!(
         most_at_once(&arrivals, Duration::from_millis(140)),
         4,
-        "keyless events go out four at a time with concurrency 4"
+        "events of twelve keys go out four at a time with concurrency 4"
     );
+
+    // Events without a key are one group: one at a time, in order.
+    let before = server.requests().len();
+    let batch: Vec<Event> = (0..4).map(|i| event(json!({ "i": i }))).collect();
+    let outcomes = task.write(&batch).await.expect("write");
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Ok)), "{outcomes:?}");
+    let got = server.requests();
+    let keyless = &got[before..];
+    let order: Vec<u64> = keyless.iter().map(|r| r.json()["i"].as_u64().unwrap()).collect();
+    assert_eq!(order, vec![0, 1, 2, 3]);
+    let arrivals: Vec<Instant> = keyless.iter().map(|r| r.at).collect();
+    assert_eq!(most_at_once(&arrivals, Duration::from_millis(140)), 1);
 }
 
 #[tokio::test]

@@ -514,6 +514,9 @@ async fn test_rule(State(api): State<Arc<Api>>, body: Result<Json<RuleTest>, Jso
                                 let prepare = super::build::prepare(&target.input, &pipeline.name, &rule.name);
                                 match prepare(&body.event) {
                                     Ok(bytes) => {
+                                        let bytes = bytes.unwrap_or_else(|| {
+                                            bytes::Bytes::from(serde_json::to_vec(&body.event).unwrap_or_default())
+                                        });
                                         view["input"] = Value::String(String::from_utf8_lossy(&bytes).into_owned());
                                         view["json"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                                     }
@@ -1135,7 +1138,7 @@ async fn redrive_dlq(
             skipped.push(json!({ "offset": f.offset, "reason": "the record is not a JSON event" }));
             continue;
         };
-        lane.offer(Work { origin: None, key: f.record.key.clone(), event: Arc::new(event) }).await;
+        lane.offer(Work { origin: None, key: f.record.key.clone(), event: Arc::new(event), raw: None }).await;
         sent += 1;
     }
     tracing::info!(%topic, sent, skipped = skipped.len(), "dead letters re-driven");

@@ -56,17 +56,17 @@ pub async fn open_task(
 /// What a target receives for an event.
 pub(super) fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
     match input {
-        Input::Event => Arc::new(|event: &Value| Ok(Bytes::from(serde_json::to_vec(event).map_err(|e| e.to_string())?))),
+        Input::Event => Arc::new(|_: &Value| Ok(None)),
         Input::Constant(value) => {
             let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-            Arc::new(move |_: &Value| Ok(bytes.clone()))
+            Arc::new(move |_: &Value| Ok(Some(bytes.clone())))
         }
         Input::Path(path) => {
             let path = path.clone();
             Arc::new(move |event: &Value| {
                 let found = event.query(&path).map_err(|e| format!("input_path {path}: {e}"))?;
                 let value = found.first().copied().cloned().unwrap_or(Value::Null);
-                Ok(Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?))
+                Ok(Some(Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?)))
             })
         }
         Input::Transformer(transformer) => {
@@ -76,7 +76,7 @@ pub(super) fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
             Arc::new(move |event: &Value| {
                 let ingestion_time = event.get("time").and_then(Value::as_str).unwrap_or_default();
                 let context = TransformContext { rule_name: &rule_name, rule_arn: &rule_arn, ingestion_time };
-                transformer.transform(event, &context).map(Bytes::from).map_err(|e| e.to_string())
+                transformer.transform(event, &context).map(|out| Some(Bytes::from(out))).map_err(|e| e.to_string())
             })
         }
     }

@@ -159,7 +159,7 @@ async fn replay<B: Bus>(bus: &B, router: &Router<B>, request: &Request, progress
                 let Some(rule_id) = routes.rules.iter().position(|r| r.name == request.rule) else {
                     return Err(format!("rule {:?} was removed by a reload during the replay", request.rule));
                 };
-                let event = envelope::from_record(&topic, &fetched);
+                let (event, raw) = envelope::from_record_keeping_bytes(&topic, &fetched);
                 if routes.matcher.matches_into(&Event::Value(&event), &mut scratch, &mut matched).is_err()
                     || !matched.contains(&rule_id)
                 {
@@ -171,7 +171,7 @@ async fn replay<B: Bus>(bus: &B, router: &Router<B>, request: &Request, progress
                     if request.target.as_ref().is_some_and(|t| &lane.config().target != t) {
                         continue;
                     }
-                    lane.offer(Work { origin: None, key: fetched.record.key.clone(), event: event.clone() }).await;
+                    lane.offer(Work { origin: None, key: fetched.record.key.clone(), event: event.clone(), raw: raw.clone() }).await;
                     progress.queued.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -20,18 +20,14 @@ pub const CURSOR_TOPIC: &str = "busbar.cursors";
 
 /// Turns an event a source connector produced into a bus record carrying its envelope.
 pub fn to_record(event: Event, default_source: &str) -> Record {
-    let detail = serde_json::from_slice::<Value>(&event.payload)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&event.payload).into_owned()));
     let source = if event.source.is_empty() { default_source } else { &event.source };
     let detail_type = if event.detail_type.is_empty() { "event" } else { &event.detail_type };
-    let id = (!event.id.is_empty()).then(|| event.id.clone());
-    let mut value = envelope::new_event(source, detail_type, detail, id, None);
-    if !event.time.is_empty() {
-        value["time"] = Value::String(event.time.clone());
-    }
+    let id = (!event.id.is_empty()).then_some(event.id.as_str());
+    let time = (!event.time.is_empty()).then_some(event.time.as_str());
+    let value = envelope::new_event_json(source, detail_type, &event.payload, id, time);
     Record {
         key: event.key.map(Bytes::from),
-        value: Some(Bytes::from(serde_json::to_vec(&value).expect("a JSON value serialises"))),
+        value: Some(Bytes::from(value)),
         headers: event.headers.into_iter().map(|h| (h.name, Some(Bytes::from(h.value)))).collect(),
         timestamp_ms: None,
     }

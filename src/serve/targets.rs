@@ -98,6 +98,12 @@ impl Target for WasmTarget {
 fn convert(outcome: WitOutcome) -> Outcome {
     match outcome {
         WitOutcome::Ok => Outcome::Delivered,
+        // A record the connector did not try (it must follow one that failed, or the call ran out of time)
+        // costs no attempt.
+        WitOutcome::Retryable(error) if error.starts_with("not attempted") => {
+            let retry_after = retry_after(&error).unwrap_or_default();
+            Outcome::Deferred { reason: error, retry_after }
+        }
         WitOutcome::Retryable(error) => {
             let retry_after = retry_after(&error);
             Outcome::Retryable { error, retry_after }

@@ -22,7 +22,8 @@ use crate::bus::{Bus, Record, TopicSpec};
 use crate::envelope;
 
 /// Turns a matched event into the payload a target receives (the input transformer), or says why it cannot.
-pub type Prepare = Arc<dyn Fn(&Value) -> Result<Bytes, String> + Send + Sync>;
+/// `None`: the whole event, as it is.
+pub type Prepare = Arc<dyn Fn(&Value) -> Result<Option<Bytes>, String> + Send + Sync>;
 
 /// Called once a record is settled for this lane (delivered, dead-lettered or parked): `(partition, offset)`.
 pub type Settle = Arc<dyn Fn(i32, i64) + Send + Sync>;
@@ -61,6 +62,19 @@ pub struct Work {
     pub origin: Option<(i32, i64)>,
     pub key: Option<Bytes>,
     pub event: Arc<Value>,
+    /// The event's JSON as stored on the bus, when it is exactly `event` (see
+    /// [`crate::envelope::from_record_keeping_bytes`]): sent as it is rather than written out again.
+    pub raw: Option<Bytes>,
+}
+
+impl Work {
+    /// The whole event as JSON.
+    pub fn event_json(&self) -> Bytes {
+        match &self.raw {
+            Some(raw) => raw.clone(),
+            None => Bytes::from(serde_json::to_vec(&*self.event).unwrap_or_default()),
+        }
+    }
 }
 
 /// Counters of a lane, for metrics and the API.
@@ -184,7 +198,7 @@ impl<B: Bus> Shared<B> {
         }
         let record = Record {
             key: work.key.clone(),
-            value: Some(Bytes::from(serde_json::to_vec(&*work.event).unwrap_or_default())),
+            value: Some(work.event_json()),
             headers,
             timestamp_ms: None,
         };
@@ -213,7 +227,7 @@ impl<B: Bus> Shared<B> {
         }
         let record = Record {
             key: work.key.clone(),
-            value: Some(Bytes::from(serde_json::to_vec(&*work.event).unwrap_or_default())),
+            value: Some(work.event_json()),
             headers,
             timestamp_ms: None,
         };
@@ -340,7 +354,7 @@ impl<B: Bus, T: Target> Worker<B, T> {
             .into_iter()
             .filter_map(|f| {
                 let event: Value = serde_json::from_slice(f.record.value.as_deref()?).ok()?;
-                Some(Work { origin: None, key: f.record.key, event: Arc::new(event) })
+                Some(Work { origin: None, key: f.record.key, event: Arc::new(event), raw: None })
             })
             .collect();
         self.process(batch).await;
@@ -366,6 +380,7 @@ impl<B: Bus, T: Target> Worker<B, T> {
         for work in batch {
             match (shared.prepare)(&work.event) {
                 Ok(payload) => {
+                    let payload = payload.unwrap_or_else(|| work.event_json());
                     let delivery = Delivery {
                         key: work.key.clone(),
                         payload,
@@ -409,6 +424,7 @@ impl<B: Bus, T: Target> Worker<B, T> {
                 && outcomes.iter().all(|o| o == &outcomes[0]);
             let mut retry = Vec::new();
             let mut wait: Option<Duration> = None;
+            let mut deferred: Option<Duration> = None;
             for (mut p, outcome) in pending.into_iter().zip(outcomes) {
                 match outcome {
                     Outcome::Delivered => {
@@ -443,11 +459,14 @@ impl<B: Bus, T: Target> Worker<B, T> {
                             shared.dead_letter(&p.work, &error, p.attempts, first_wall).await;
                             continue;
                         }
-                        wait = Some(wait.map_or(retry_after, |w| w.min(retry_after)));
+                        deferred = Some(deferred.map_or(retry_after, |w| w.min(retry_after)));
                         retry.push(p);
                     }
                 }
             }
+            // Records that were not attempted wait for the ones that failed (their backoff), or for their own hint
+            // when nothing failed.
+            let wait = wait.or(deferred);
             if retry.is_empty() {
                 break;
             }

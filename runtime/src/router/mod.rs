@@ -179,7 +179,7 @@ impl<B: Bus> Router<B> {
     async fn route(&self, fetched: Fetched, scratch: &mut MatchScratch, matched: &mut Vec<usize>) {
         self.stats.records_read.fetch_add(1, Ordering::Relaxed);
         let routes = self.routes();
-        let event = envelope::from_record(&self.topic, &fetched);
+        let (event, raw) = envelope::from_record_keeping_bytes(&self.topic, &fetched);
         if let Err(err) = routes.matcher.matches_into(&Event::Value(&event), scratch, matched) {
             tracing::debug!(topic = %self.topic, offset = fetched.offset, error = %err, "record not matchable");
             matched.clear();
@@ -206,6 +206,7 @@ impl<B: Bus> Router<B> {
                     origin: Some((fetched.partition, fetched.offset)),
                     key: fetched.record.key.clone(),
                     event: event.clone(),
+                    raw: raw.clone(),
                 };
                 lane.offer(work).await;
             }

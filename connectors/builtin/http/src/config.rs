@@ -113,7 +113,7 @@ pub const SCHEMA: &str = r##"{
     },
     "rate-limit": { "type": "number", "exclusiveMinimum": 0, "description": "Largest number of requests per second; requests are paced evenly." },
     "timeout-ms": { "type": "integer", "minimum": 1, "description": "Timeout for connecting, the first response byte and each gap in the response, in milliseconds (default 5000)." },
-    "concurrency": { "type": "integer", "minimum": 1, "maximum": 256, "description": "Requests in flight at once per instance (default 32). Events with the same key are still sent one after another, in order." },
+    "concurrency": { "type": "integer", "minimum": 1, "maximum": 256, "description": "Requests in flight at once per instance, for events of different keys (default 32). Events with the same key, and events without a key, are sent one after another, in order." },
     "call-budget-ms": { "type": "integer", "minimum": 1, "description": "Stop starting requests once one batch has taken this long, in milliseconds (default 8000, under the host's per-call deadline); the rest of the batch is answered retryable." }
   }
 }"##;

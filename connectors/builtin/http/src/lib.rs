@@ -6,9 +6,9 @@
 //! - `client`: `wasi:http` requests with timeouts, several in flight at once.
 //! - `auth`: basic, API key, and OAuth client credentials with a cached token.
 //!
-//! Up to `concurrency` requests are in flight at once; events with the same key are sent one after another, in
-//! batch order, and once one of them fails the key's later events in the batch are not sent (answered retryable),
-//! so a retry keeps their order.
+//! Up to `concurrency` requests are in flight at once, for events of different keys; events with the same key (and
+//! events without a key, as one group) are sent one after another, in batch order, and once one of them fails the
+//! group's later events in the batch are not sent (answered `not attempted`), so a retry keeps their order.
 //!
 //! Outcome per record: 2xx ok; 408, 429, 5xx and connection failures retryable (with `retry-after=<n>s` when
 //! the endpoint sent Retry-After, so the host can wait that long); other statuses fatal.
@@ -128,27 +128,26 @@ impl Sink for HttpSink {
         let mut in_flight: Vec<Sent> = Vec::new();
         // Keys with a request in flight (their later events wait for it) and keys whose earlier event in this
         // batch was not delivered (their later events are not sent, so the key's order holds on retry).
-        let mut busy: HashSet<&[u8]> = HashSet::new();
-        let mut failed: HashSet<&[u8]> = HashSet::new();
+        // Events without a key are one group: they too go out one after another, in order.
+        let mut busy: HashSet<Option<&[u8]>> = HashSet::new();
+        let mut failed: HashSet<Option<&[u8]>> = HashSet::new();
         loop {
             let mut position = 0;
             while in_flight.len() < self.concurrency && position < waiting.len() {
                 let index = waiting[position];
                 let key = batch[index].key.as_deref();
-                if let Some(key) = key {
-                    if busy.contains(key) {
-                        position += 1;
-                        continue;
-                    }
-                    if failed.contains(key) {
-                        waiting.remove(position);
-                        outcomes[index] = Some(Outcome::Retryable(
-                            "not attempted: an earlier event with the same key in this batch was not delivered, \
-                             and this one must follow it; retry-after=0s"
-                                .into(),
-                        ));
-                        continue;
-                    }
+                if busy.contains(&key) {
+                    position += 1;
+                    continue;
+                }
+                if failed.contains(&key) {
+                    waiting.remove(position);
+                    outcomes[index] = Some(Outcome::Retryable(
+                        "not attempted: an earlier event with the same key in this batch was not delivered, \
+                         and this one must follow it; retry-after=0s"
+                            .into(),
+                    ));
+                    continue;
                 }
                 waiting.remove(position);
                 let start_at = self.next_start();
@@ -167,15 +166,11 @@ impl Sink for HttpSink {
                 self.last_start = Some(Instant::now());
                 match self.start(index, &batch[index]) {
                     Ok(sent) => {
-                        if let Some(key) = key {
-                            busy.insert(key);
-                        }
+                        busy.insert(key);
                         in_flight.push(sent);
                     }
                     Err(outcome) => {
-                        if let Some(key) = key {
-                            failed.insert(key);
-                        }
+                        failed.insert(key);
                         outcomes[index] = Some(outcome);
                     }
                 }
@@ -191,11 +186,10 @@ impl Sink for HttpSink {
                 let sent = in_flight.remove(at as usize);
                 let index = sent.index;
                 let outcome = self.finish(&batch[index], sent);
-                if let Some(key) = batch[index].key.as_deref() {
-                    busy.remove(key);
-                    if !matches!(outcome, Outcome::Ok) {
-                        failed.insert(key);
-                    }
+                let key = batch[index].key.as_deref();
+                busy.remove(&key);
+                if !matches!(outcome, Outcome::Ok) {
+                    failed.insert(key);
                 }
                 outcomes[index] = Some(outcome);
             }
