@@ -3,7 +3,7 @@
 //! thread actually ran (`/proc/thread-self/schedstat`, nanoseconds; Linux). Same events and rule sets as the
 //! criterion bench (`benches/common/gen.rs`), JSON parsing included, one thread, with the serde_json parse peer
 //! measured the same way in the same run. Prints a table.
-//! `cargo bench -p busbar-rules --bench cpu_time [-- <seconds per case>]`
+//! `cargo bench -p busbar-rules --bench cpu_time [-- <seconds per case>] [<case name contains>]`
 
 #[path = "common/gen.rs"]
 mod generator;
@@ -57,6 +57,10 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(3.0);
+    // A word that is not a number picks the cases whose name contains it (for profiling one case).
+    let only = std::env::args()
+        .skip(1)
+        .find(|a| a.parse::<f64>().is_err() && !a.starts_with('-'));
     let wall = Duration::from_secs_f64(secs);
     let events = generator::events(256, 2);
     let avg = events.iter().map(String::len).sum::<usize>() / events.len();
@@ -83,6 +87,12 @@ fn main() {
         ("wildcard", 1000),
         ("or", 1000),
     ] {
+        if only
+            .as_deref()
+            .is_some_and(|w| !format!("{kind} {n} rules").contains(w))
+        {
+            continue;
+        }
         let m = matcher(kind, n);
         let mut scratch = MatchScratch::new();
         let mut out = Vec::new();

@@ -65,11 +65,21 @@ impl Children {
         }
     }
 
+    #[inline]
     fn get(&self, key: &str) -> Option<u32> {
         if self.many.is_empty() {
+            // Length and first byte first: most event keys are not read, and this rejects them at once. Keys
+            // are short, so the rest is compared by an inline loop rather than a call to memcmp.
+            let key = key.as_bytes();
+            let first = key.first();
             self.few
                 .iter()
-                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .find(|(k, _)| {
+                    let k = k.as_bytes();
+                    k.len() == key.len()
+                        && k.first() == first
+                        && k.iter().zip(key).all(|(a, b)| a == b)
+                })
                 .map(|(_, n)| *n)
         } else {
             self.many.get(key).copied()
@@ -137,22 +147,26 @@ impl PathTable {
     }
 
     /// The node reached from `node` by an event key, if some pattern path goes through it.
+    #[inline]
     pub(crate) fn child(&self, node: u32, key: &str) -> Option<u32> {
         let n = &self.nodes[node as usize];
-        let plain = !key.is_empty() && !key.contains('.');
+        // Children are plain keys, so a hit needs no check of the key; a miss is final unless the key is empty
+        // or holds a dot (a short inline loop: keys are short).
+        if let Some(child) = n.children.get(key) {
+            return Some(child);
+        }
+        let plain = !key.is_empty() && !key.bytes().any(|c| c == b'.');
+        if plain {
+            return None;
+        }
         // Joined as EventBridge flattens: after the empty path a key is not preceded by a dot, so an empty
         // top-level key leads back to the empty path.
         if node == ROOT {
-            return if plain {
-                n.children.get(key)
-            } else if key.is_empty() {
+            return if key.is_empty() {
                 Some(ROOT)
             } else {
                 self.by_path.get(key).copied()
             };
-        }
-        if plain {
-            return n.children.get(key);
         }
         self.by_path
             .get(format!("{}.{key}", n.path).as_str())
@@ -238,6 +252,7 @@ pub(crate) fn scan<'a>(
     let mut s = Scanner {
         text,
         b: bytes,
+        controls: has_control_bytes(bytes),
         i: 0,
         table,
         out,
@@ -303,9 +318,53 @@ fn find_string_stop(b: &[u8], mut i: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Whether any byte is below 0x20 (a control character: whitespace between tokens, or invalid inside a string).
+/// One branch-free pass; when it says no, which it does for compact JSON, strings can end only at a quote or a
+/// backslash and [`quote_or_backslash`] finds those a vector at a time.
+fn has_control_bytes(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = b.chunks_exact(8);
+    let mut acc = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
+        // A byte's high bit is set here when it is below 0x20, or when it is 0x20 and borrowed from by a lower
+        // byte that is below 0x20: never without a real control byte in the word.
+        acc |= x.wrapping_sub(ONES * 0x20) & !x;
+    }
+    acc & HIGH != 0 || words.remainder().iter().any(|&c| c < 0x20)
+}
+
+/// The first `"` or `\` in `h`: SSE2 (part of every x86-64 CPU) through memchr's safe API, 16 bytes per step.
+/// Callers pass the rest of the document, so even a short string is found by one vector compare.
+#[cfg(target_arch = "x86_64")]
+fn quote_or_backslash(h: &[u8]) -> Option<usize> {
+    match memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
+        Some(finder) => finder.find(h),
+        None => memchr::memchr2(b'"', b'\\', h),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn quote_or_backslash(h: &[u8]) -> Option<usize> {
+    memchr::memchr2(b'"', b'\\', h)
+}
+
+/// The value of four hex digits at `at`, if there are four.
+fn hex4(b: &[u8], at: usize) -> Option<u16> {
+    let digits = std::str::from_utf8(b.get(at..at + 4)?).ok()?;
+    if !digits.bytes().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    u16::from_str_radix(digits, 16).ok()
+}
+
 struct Scanner<'a, 't> {
     text: &'a str,
     b: &'a [u8],
+    /// The document holds a byte below 0x20 somewhere, so string ends are searched with the check for control
+    /// characters (see [`has_control_bytes`]).
+    controls: bool,
     i: usize,
     table: &'t PathTable,
     out: &'t mut Vec<Found<'a>>,
@@ -586,12 +645,33 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// Find the closing quote of the string starting at `self.i` (a `"`); returns whether escapes occur.
+    #[inline]
     fn string_end(&mut self) -> Result<(usize, usize, bool), EventError> {
         let start = self.i + 1;
+        // Fast path, for a document without control bytes: the first quote or backslash is the end unless it is
+        // a backslash. The search is a chain of dependent loads string after string, so it is kept short.
+        if !self.controls
+            && let Some(p) = quote_or_backslash(&self.b[start..])
+            && self.b[start + p] == b'"'
+        {
+            self.i = start + p + 1;
+            return Ok((start, start + p, false));
+        }
+        self.string_end_checked(start)
+    }
+
+    /// [`Self::string_end`] for strings with escapes, or in a document with control bytes (each stop is checked).
+    #[inline(never)]
+    fn string_end_checked(&mut self, start: usize) -> Result<(usize, usize, bool), EventError> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let Some(j) = find_string_stop(self.b, i) else {
+            let stop = if self.controls {
+                find_string_stop(self.b, i)
+            } else {
+                quote_or_backslash(&self.b[i..]).map(|p| i + p)
+            };
+            let Some(j) = stop else {
                 self.i = self.b.len();
                 return Err(self.err("unterminated string"));
             };
@@ -606,12 +686,24 @@ impl<'a> Scanner<'a, '_> {
             escaped = true;
             match self.b.get(j + 1) {
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i = j + 2,
-                Some(b'u')
-                    if self.b.len() >= j + 6
-                        && self.b[j + 2..j + 6].iter().all(u8::is_ascii_hexdigit) =>
-                {
-                    i = j + 6
-                }
+                Some(b'u') => match (hex4(self.b, j + 2), hex4(self.b, j + 8)) {
+                    // A surrogate pair, which must come whole (serde_json refuses a lone half even in values
+                    // it is not asked to keep).
+                    (Some(0xD800..=0xDBFF), Some(0xDC00..=0xDFFF))
+                        if self.b[j + 6..j + 8] == *b"\\u" =>
+                    {
+                        i = j + 12
+                    }
+                    (Some(0xD800..=0xDFFF), _) => {
+                        self.i = j;
+                        return Err(self.err("invalid \\u escape (unpaired surrogate)"));
+                    }
+                    (Some(_), _) => i = j + 6,
+                    (None, _) => {
+                        self.i = j;
+                        return Err(self.err("invalid escape in a string"));
+                    }
+                },
                 _ => {
                     self.i = j;
                     return Err(self.err("invalid escape in a string"));
