@@ -178,6 +178,7 @@ async fn json_and_form_bodies_become_events() {
     );
     assert_eq!(e.key.as_deref(), Some(&b"42"[..]));
     assert_eq!(detail(e), serde_json::from_slice::<Value>(body).unwrap());
+    assert_eq!(e.payload, body, "a JSON body is the payload as it came");
 
     // Without the header: the configured default detail-type; a string key is taken as its text.
     let mut plain = webhook(json!({ "key": "/user", "status": 200 })).await;

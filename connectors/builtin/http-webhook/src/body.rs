@@ -23,7 +23,9 @@ fn bad(reason: impl Into<String>) -> Rejected {
 }
 
 pub enum Parsed {
-    Plain(Value),
+    /// An ordinary body as JSON, and whether the body itself is that JSON (then it becomes the payload as it
+    /// came, instead of being written out again).
+    Plain(Value, bool),
     CloudEvents(Vec<CloudEvent>),
 }
 
@@ -96,7 +98,18 @@ pub fn parse(headers: &[Header], body: &[u8]) -> Result<Parsed, Rejected> {
             )),
             _ => Err(bad("a CloudEvents batch must be a JSON array of events")),
         },
-        other => Ok(Parsed::Plain(data(other, body)?)),
+        other => {
+            let value = data(other, body)?;
+            Ok(Parsed::Plain(value, is_json(other)))
+        }
+    }
+}
+
+/// Whether a body of this media type is read as JSON.
+fn is_json(media: Option<&str>) -> bool {
+    match media {
+        None => true,
+        Some(m) => m == "application/json" || m.ends_with("+json") || m == "text/json",
     }
 }
 
@@ -104,9 +117,7 @@ pub fn parse(headers: &[Header], body: &[u8]) -> Result<Parsed, Rejected> {
 fn data(media: Option<&str>, body: &[u8]) -> Result<Value, Rejected> {
     match media {
         None => json(body),
-        Some(m) if m == "application/json" || m.ends_with("+json") || m == "text/json" => {
-            json(body)
-        }
+        Some(m) if is_json(Some(m)) => json(body),
         Some("application/x-www-form-urlencoded") => Ok(form(body)),
         Some(m) if m.starts_with("text/") => match std::str::from_utf8(body) {
             Ok(text) => Ok(Value::String(text.to_owned())),
@@ -218,18 +229,26 @@ fn structured(value: Value, what: &str) -> Result<CloudEvent, Rejected> {
 /// The events of a parsed request, with the config's defaults, key pointer and header-derived fields.
 pub fn to_events(
     parsed: Parsed,
+    body: &[u8],
     config: &Config,
     header: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Event>, String> {
     match parsed {
-        Parsed::Plain(value) => {
+        Parsed::Plain(value, body_is_json) => {
             let detail_type = config
                 .detail_type_header
                 .as_deref()
                 .and_then(header)
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| config.detail_type.clone());
-            let mut event = Event::json(&config.source, &detail_type, &value);
+            let mut event = if body_is_json {
+                Event {
+                    payload: body.to_vec(),
+                    ..Event::json(&config.source, &detail_type, &Value::Null)
+                }
+            } else {
+                Event::json(&config.source, &detail_type, &value)
+            };
             if let Some(id) = config.id_header.as_deref().and_then(header) {
                 event.id = id;
             }

@@ -87,7 +87,7 @@ impl Webhook {
             Ok(parsed) => parsed,
             Err(body::Rejected { status, reason }) => return reject(status, reason),
         };
-        if let (Some(Verify::Slack { .. }), body::Parsed::Plain(value)) =
+        if let (Some(Verify::Slack { .. }), body::Parsed::Plain(value, _)) =
             (&self.config.verify, &parsed)
         {
             // Slack checks a new endpoint by asking it to echo a challenge; that is not an event.
@@ -96,7 +96,7 @@ impl Webhook {
                 return respond(200, &json!({ "challenge": challenge }), Vec::new());
             }
         }
-        let events = match body::to_events(parsed, &self.config, &header) {
+        let events = match body::to_events(parsed, &request.body, &self.config, &header) {
             Ok(events) => events,
             Err(reason) => return reject(400, reason),
         };
