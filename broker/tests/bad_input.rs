@@ -177,6 +177,15 @@ async fn malformed_frames_close_the_connection_and_the_broker_keeps_serving() {
             ]
             .concat(),
         ),
+        (
+            // Found by the decode_request fuzz target: a 16-byte DescribeConfigs v4 whose resource array
+            // claims billions of entries. Decoding must refuse it, not allocate for it (which aborted).
+            "DescribeConfigs with an array longer than the frame",
+            vec![
+                0x00, 0x00, 0x00, 0x10, 0x00, 0x20, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0xff, 0xff, 0xff, 0xff, 0xff,
+            ],
+        ),
     ];
     for (name, bytes) in cases {
         let mut stream = TcpStream::connect(addr).await.unwrap();
