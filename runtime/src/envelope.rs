@@ -29,7 +29,7 @@ pub fn from_record(topic: &str, fetched: &Fetched) -> Value {
 /// filled in), so a target that takes the whole event can be handed them without writing the value out again.
 pub fn from_record_keeping_bytes(topic: &str, fetched: &Fetched) -> (Value, Option<bytes::Bytes>) {
     let record = &fetched.record;
-    let parsed = record.value.as_deref().map(|bytes| serde_json::from_slice::<Value>(bytes));
+    let parsed = record.value.as_deref().map(serde_json::from_slice::<Value>);
     let time = record.timestamp_ms.map(rfc3339).unwrap_or_else(|| rfc3339(now_ms()));
     match parsed {
         Some(Ok(value)) if is_envelope(&value) => {

@@ -122,9 +122,11 @@ pub fn load(files: &[PathBuf], strict: bool) -> Result<Vec<Pipeline>, String> {
 struct OpenedSources {
     tasks: Vec<TaskHandle>,
     hooks: Vec<(String, Arc<Webhook<EmbeddedBus>>)>,
-    /// Pull sources, each with its PostgreSQL LISTEN connection and channel when it has one.
-    pulls: Vec<(PullSource<EmbeddedBus>, Option<(String, String)>)>,
+    pulls: Vec<OpenedPull>,
 }
+
+/// A pull source and, when it has one, its PostgreSQL LISTEN connection URL and channel.
+type OpenedPull = (PullSource<EmbeddedBus>, Option<(String, String)>);
 
 /// Sources started for a pipeline: pull loops (stopped through `stop`), connector tasks, and webhooks to mount.
 struct StartedSources {

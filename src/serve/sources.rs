@@ -135,10 +135,10 @@ impl<B: Bus> PullSource<B> {
                         }
                     }
                     if written && polled.cursor != cursor {
-                        if let Some(next) = &polled.cursor {
-                            if let Err(err) = self.cursors.put(&key, next).await {
-                                tracing::error!(source = %self.name, error = %err, "cannot store the cursor");
-                            }
+                        if let Some(next) = &polled.cursor
+                            && let Err(err) = self.cursors.put(&key, next).await
+                        {
+                            tracing::error!(source = %self.name, error = %err, "cannot store the cursor");
                         }
                         cursor = polled.cursor;
                     }
