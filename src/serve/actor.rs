@@ -134,7 +134,8 @@ pub struct WriteError {
 enum Call {
     Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, WriteError>>),
     Poll(Option<String>, u32, oneshot::Sender<Result<PollResult, String>>),
-    Handle(HttpRequest, oneshot::Sender<Result<Handled, String>>),
+    /// The request comes back with the answer, for the caller to dead-letter a refused one without a copy.
+    Handle(HttpRequest, oneshot::Sender<Result<(Handled, HttpRequest), String>>),
     Status(oneshot::Sender<Status>),
     Restart(oneshot::Sender<Result<(), String>>),
     /// Closes the instance but keeps the task: the next call or restart opens a new one.
@@ -210,7 +211,7 @@ impl TaskHandle {
                             Call::Handle(request, reply) => {
                                 let result = task.handle(&request).await;
                                 stats.observe(started.elapsed(), &task);
-                                let _ = reply.send(result.map_err(|e| e.to_string()));
+                                let _ = reply.send(result.map(|handled| (handled, request)).map_err(|e| e.to_string()));
                             }
                             Call::Status(reply) => {
                                 let _ = reply.send(task.status());
@@ -304,7 +305,8 @@ impl TaskHandle {
         self.call(|r| Call::Poll(cursor, max, r)).await.unwrap_or_else(|| Err(GONE.into()))
     }
 
-    pub async fn handle(&self, request: HttpRequest) -> Result<Handled, String> {
+    /// Push sources: one request; on success the request is handed back with the connector's answer.
+    pub async fn handle(&self, request: HttpRequest) -> Result<(Handled, HttpRequest), String> {
         self.call(|r| Call::Handle(request, r)).await.unwrap_or_else(|| Err(GONE.into()))
     }
 

@@ -199,9 +199,8 @@ impl<B: Bus> Webhook<B> {
             response.headers.push(Header { name: "retry-after".into(), value: b"5".to_vec() });
             return response;
         }
-        let handled = self.task.handle(request.clone()).await;
-        let Handled { response, events } = match handled {
-            Ok(handled) => handled,
+        let (Handled { response, events }, request) = match self.task.handle(request).await {
+            Ok(answered) => answered,
             Err(err) => {
                 tracing::warn!(pipeline = %self.pipeline, source = %self.name, error = %err, "webhook failed");
                 return json_response(503, &serde_json::json!({ "error": err }));
