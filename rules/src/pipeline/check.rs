@@ -342,11 +342,19 @@ fn check_target(
     }
     let tasks = target.tasks;
     if !(1..=64).contains(&tasks) {
-        fc.at_value(&path.key("tasks"), invalid(&format!("tasks is {tasks}: expected 1 to 64 connector instances")));
+        fc.at_value(
+            &path.key("tasks"),
+            invalid(&format!(
+                "tasks is {tasks}: expected 1 to 64 connector instances"
+            )),
+        );
     }
     let builtin_topic = target.connector == "builtin:topic";
     if builtin_topic && tasks != 1 {
-        fc.at_value(&path.key("tasks"), invalid("builtin:topic runs inside busbar and takes no `tasks`: remove it"));
+        fc.at_value(
+            &path.key("tasks"),
+            invalid("builtin:topic runs inside busbar and takes no `tasks`: remove it"),
+        );
     }
 
     let dead_letter = match &target.dead_letter {
