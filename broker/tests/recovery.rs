@@ -229,3 +229,86 @@ async fn restart_keeps_data_configs_and_deleted_records() {
         "records before the log start are gone"
     );
 }
+
+/// Fetch positions and lookups by time answer as a scan of every batch would, while appending (the recent
+/// batches are found without reading the file), after a clean restart (indexes trusted) and after a crash
+/// (indexes rebuilt). Batch timestamps go up and down, as producers' clocks do; the indexes are sparse.
+#[tokio::test]
+async fn lookups_by_offset_and_time_agree_with_a_scan() {
+    fn timestamp_of(tag: usize) -> i64 {
+        1_000 + ((tag * 37) % 101) as i64 // a permutation of 0..101: every batch has its own timestamp
+    }
+    fn check(store: &LogStore, batches: usize) {
+        for offset in 0..(batches * 3) as i64 {
+            let fetched = store.fetch("t", 0, offset, 1).unwrap();
+            let header = batch::validate(&fetched.records).unwrap();
+            assert!(
+                header.base_offset <= offset && offset <= header.last_offset(),
+                "fetch at {offset}"
+            );
+        }
+        for wanted in 990..1_110 {
+            let expected = (0..batches)
+                .find(|&tag| timestamp_of(tag) >= wanted)
+                .map(|tag| ((tag * 3) as i64, timestamp_of(tag)));
+            let found = store
+                .list_offsets("t", 0, busbar_broker::OffsetSpec::Timestamp(wanted))
+                .unwrap();
+            assert_eq!(found, expected, "first offset at or after {wanted}");
+        }
+        let max = (0..batches).max_by_key(|&tag| timestamp_of(tag)).unwrap();
+        let found = store
+            .list_offsets("t", 0, busbar_broker::OffsetSpec::MaxTimestamp)
+            .unwrap();
+        assert_eq!(found, Some(((max * 3) as i64, timestamp_of(max))));
+    }
+    fn batch_at(tag: usize) -> Bytes {
+        let records: Vec<Record> = (0..3)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i,
+                sequence: i as i32,
+                timestamp: timestamp_of(tag),
+                key: Some(Bytes::from(format!("key-{tag}"))),
+                value: Some(Bytes::from(format!("value-{tag}-{i}-{}", "p".repeat(40)))),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut raw = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut raw,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        raw.freeze()
+    }
+    let dir = common::TempDir::new("lookups");
+    let store = open(dir.path());
+    store.create_topic("t", 1, BTreeMap::new(), false).unwrap();
+    let batches = 150;
+    for tag in 0..batches {
+        store.produce("t", 0, batch_at(tag)).await.unwrap();
+        if tag % 50 == 49 {
+            check(&store, tag + 1);
+        }
+    }
+    store.close().unwrap();
+    drop(store);
+    let store = open(dir.path());
+    check(&store, batches);
+    store.close().unwrap();
+    drop(store);
+    unclean(dir.path());
+    let store = open(dir.path());
+    check(&store, batches);
+}

@@ -41,6 +41,9 @@ pub struct Partition {
     tombstone_expiry: Option<i64>,
     /// Traffic since the process started, for metrics.
     pub io: Arc<PartitionIo>,
+    /// Bumped after every append to this partition: a long poll on one partition waits on this, so appends to
+    /// other partitions do not wake it.
+    pub(crate) appended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Traffic through one partition since the process started: what producers appended (retried duplicates not
@@ -151,6 +154,7 @@ impl Partition {
             cleaned_up_to: 0,
             io: Arc::default(),
             tombstone_expiry: None,
+            appended: Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 

@@ -5,6 +5,7 @@
 //! and kept in memory for lookups; they are rebuilt from the log whenever they cannot be trusted, so they are
 //! never fsynced.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -18,6 +19,8 @@ use crate::error::{Error, Result};
 
 /// Bytes of log between two offset index entries (Kafka's `index.interval.bytes`).
 pub const INDEX_INTERVAL: u64 = 4096;
+/// Batches remembered in [`Segment::recent`].
+const RECENT: usize = 64;
 const OFFSET_ENTRY: usize = 8;
 const TIME_ENTRY: usize = 12;
 
@@ -34,6 +37,10 @@ pub struct Segment {
     pub created_ms: i64,
     index: Vec<(u32, u32)>,
     time_index: Vec<(i64, u32)>,
+    /// `(base offset, last offset, file position)` of the last batches indexed, oldest first: a consumer reading
+    /// at the tail (the router, a caught-up Kafka consumer) finds its batch here without reading headers from
+    /// the file.
+    recent: VecDeque<(i64, i64, u64)>,
     index_file: File,
     time_index_file: File,
     bytes_since_index: u64,
@@ -102,6 +109,7 @@ impl Segment {
             created_ms: now_ms,
             index: Vec::new(),
             time_index: Vec::new(),
+            recent: VecDeque::new(),
             index_file,
             time_index_file,
             bytes_since_index: 0,
@@ -171,6 +179,7 @@ impl Segment {
             created_ms: now_ms,
             index: Vec::new(),
             time_index: Vec::new(),
+            recent: VecDeque::new(),
             index_file,
             time_index_file,
             bytes_since_index: 0,
@@ -267,6 +276,7 @@ impl Segment {
         allow_gaps: bool,
     ) -> Result<(u64, i64)> {
         self.size = pos;
+        self.recent.clear();
         self.bytes_since_index = INDEX_INTERVAL; // index the first batch scanned
         while let Some(header) = self.read_header(pos, file_len) {
             let in_sequence = if allow_gaps {
@@ -321,8 +331,16 @@ impl Segment {
     }
 
     /// Adds index entries for a batch written at `pos` and updates the segment's bookkeeping.
+    ///
+    /// Both indexes are sparse, as Kafka's: an entry every [`INDEX_INTERVAL`] bytes of log. The time entry
+    /// written with it is the greatest timestamp so far and the batch holding it, when that grew since the last
+    /// entry; lookups scan forward from an entry, so no batch before it can hold a later timestamp.
     fn index_batch(&mut self, header: &BatchHeader, pos: u64) -> Result<()> {
         let rel = (header.base_offset - self.base_offset) as u32;
+        if header.max_timestamp > self.max_timestamp {
+            self.max_timestamp = header.max_timestamp;
+            self.max_timestamp_batch = header.base_offset;
+        }
         if self.bytes_since_index >= INDEX_INTERVAL {
             self.index.push((rel, pos as u32));
             let mut entry = [0u8; OFFSET_ENTRY];
@@ -333,21 +351,29 @@ impl Segment {
                 .write_all(&entry)
                 .map_err(|e| Error::io(path, e))?;
             self.bytes_since_index = 0;
+            if self
+                .time_index
+                .last()
+                .is_none_or(|&(ts, _)| self.max_timestamp > ts)
+            {
+                // Entries stay strictly increasing in both timestamp and offset.
+                let max_rel = (self.max_timestamp_batch - self.base_offset) as u32;
+                self.time_index.push((self.max_timestamp, max_rel));
+                let mut entry = [0u8; TIME_ENTRY];
+                entry[..8].copy_from_slice(&self.max_timestamp.to_be_bytes());
+                entry[8..].copy_from_slice(&max_rel.to_be_bytes());
+                let path = self.log_path.with_extension("timeindex");
+                (&self.time_index_file)
+                    .write_all(&entry)
+                    .map_err(|e| Error::io(path, e))?;
+            }
         }
         self.bytes_since_index += header.total_len() as u64;
-        if header.max_timestamp > self.max_timestamp {
-            self.max_timestamp = header.max_timestamp;
-            self.max_timestamp_batch = header.base_offset;
-            // Every new maximum is recorded: entries stay strictly increasing and the index stays exact.
-            self.time_index.push((header.max_timestamp, rel));
-            let mut entry = [0u8; TIME_ENTRY];
-            entry[..8].copy_from_slice(&header.max_timestamp.to_be_bytes());
-            entry[8..].copy_from_slice(&rel.to_be_bytes());
-            let path = self.log_path.with_extension("timeindex");
-            (&self.time_index_file)
-                .write_all(&entry)
-                .map_err(|e| Error::io(path, e))?;
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
         }
+        self.recent
+            .push_back((header.base_offset, header.last_offset(), pos));
         self.next_offset = header.last_offset() + 1;
         Ok(())
     }
@@ -368,6 +394,21 @@ impl Segment {
 
     /// File position of the batch that contains `offset` (or the first batch after it), or `size` if none.
     pub fn position_of(&self, offset: i64) -> u64 {
+        if offset >= self.next_offset {
+            return self.size;
+        }
+        if let Some(&(oldest, _, _)) = self.recent.front()
+            && offset >= oldest
+        {
+            // The batch holding `offset` is the last to start at or before it, unless compaction left a gap
+            // after that one: then it is the next batch.
+            let slot = self.recent.partition_point(|&(base, _, _)| base <= offset);
+            let (_, last, pos) = self.recent[slot - 1];
+            if offset <= last {
+                return pos;
+            }
+            return self.recent.get(slot).map_or(self.size, |&(_, _, pos)| pos);
+        }
         let rel = (offset - self.base_offset).max(0) as u32;
         let slot = self.index.partition_point(|&(r, _)| r <= rel);
         let mut pos = if slot == 0 {

@@ -234,11 +234,17 @@ impl LogStore {
                 })?;
             }
         }
-        let (base_offset, log_start_offset, file) = {
+        let (base_offset, log_start_offset, file, appended) = {
             let mut log = p.lock().expect("partition lock");
             let (base, file) = log.append(&batches, &config, now_ms())?;
-            (base, log.offsets().log_start, file)
+            (
+                base,
+                log.offsets().log_start,
+                file,
+                Arc::clone(&log.appended),
+            )
         };
+        appended.send_modify(|n| *n += 1);
         self.inner.appended.send_modify(|n| *n += 1);
         let durable_ticket = self.inner.commit.as_ref().map(|c| c.request(file));
         Ok(Appended {
@@ -305,19 +311,26 @@ impl LogStore {
         max_wait: Duration,
     ) -> Result<Fetched> {
         let deadline = tokio::time::Instant::now() + max_wait;
-        let mut changes = self.subscribe();
+        let mut changes = self.partition_changes(topic, partition)?;
         loop {
             let fetched = self.fetch(topic, partition, offset, max_bytes)?;
             if !fetched.records.is_empty() {
                 return Ok(fetched);
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                return Ok(fetched);
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Err(_) => return Ok(fetched),
+                Ok(Ok(())) => {}
+                // The partition was deleted (perhaps created again since): watch the one there is now.
+                Ok(Err(_)) => changes = self.partition_changes(topic, partition)?,
             }
         }
+    }
+
+    /// A receiver that changes after every append to one partition.
+    fn partition_changes(&self, topic: &str, partition: i32) -> Result<watch::Receiver<u64>> {
+        let (_, p) = self.partition(topic, partition)?;
+        let log = p.lock().expect("partition lock");
+        Ok(log.appended.subscribe())
     }
 
     /// A receiver that changes after every append (for long polls).
