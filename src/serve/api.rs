@@ -45,6 +45,7 @@ use busbar_rules::{Pattern, PatternOptions};
 
 use busbar_runtime::bus::Bus as _;
 use busbar_runtime::host::{Runtime, RuntimeConfig};
+use busbar_runtime::envelope::Envelope;
 use busbar_runtime::router::lane::Work;
 
 use super::actor::{CALL_BUCKETS_MS, RunState, TaskHandle};
@@ -512,11 +513,10 @@ async fn test_rule(State(api): State<Arc<Api>>, body: Result<Json<RuleTest>, Jso
                             let mut view = json!({ "target": target.name, "connector": connector_text(&target.connector) });
                             if matched {
                                 let prepare = super::build::prepare(&target.input, &pipeline.name, &rule.name);
-                                match prepare(&body.event) {
+                                let event = Envelope::from_value(body.event.clone());
+                                match prepare(&event) {
                                     Ok(bytes) => {
-                                        let bytes = bytes.unwrap_or_else(|| {
-                                            bytes::Bytes::from(serde_json::to_vec(&body.event).unwrap_or_default())
-                                        });
+                                        let bytes = bytes.unwrap_or_else(|| event.json());
                                         view["input"] = Value::String(String::from_utf8_lossy(&bytes).into_owned());
                                         view["json"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
                                     }
@@ -1134,11 +1134,11 @@ async fn redrive_dlq(
             skipped.push(json!({ "offset": f.offset, "reason": format!("{pipeline}/{rule}/{target} no longer exists") }));
             continue;
         };
-        let Some(event) = f.record.value.as_deref().and_then(|v| serde_json::from_slice::<Value>(v).ok()) else {
+        let Some(event) = f.record.value.clone().and_then(Envelope::from_json) else {
             skipped.push(json!({ "offset": f.offset, "reason": "the record is not a JSON event" }));
             continue;
         };
-        lane.offer(Work { origin: None, key: f.record.key.clone(), event: Arc::new(event), raw: None }).await;
+        lane.offer(Work { origin: None, key: f.record.key.clone(), event: Arc::new(event) }).await;
         sent += 1;
     }
     tracing::info!(%topic, sent, skipped = skipped.len(), "dead letters re-driven");

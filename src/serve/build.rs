@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use busbar_rules::pipeline::{self, ConnectorRef, Input, Pipeline};
 use busbar_rules::{MatcherBuilder, TransformContext};
 use busbar_runtime::bus::Bus;
+use busbar_runtime::envelope::Envelope;
 use busbar_runtime::host::{self, Grants, Limits, OpenOptions, Runtime};
 use busbar_runtime::router::lane::Lane;
 use busbar_runtime::router::{LaneConfig, Prepare, Progress, RetryPolicy, RouteRule, Routes, Target};
@@ -56,15 +57,15 @@ pub async fn open_task(
 /// What a target receives for an event.
 pub(super) fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
     match input {
-        Input::Event => Arc::new(|_: &Value| Ok(None)),
+        Input::Event => Arc::new(|_: &Envelope| Ok(None)),
         Input::Constant(value) => {
             let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-            Arc::new(move |_: &Value| Ok(Some(bytes.clone())))
+            Arc::new(move |_: &Envelope| Ok(Some(bytes.clone())))
         }
         Input::Path(path) => {
             let path = path.clone();
-            Arc::new(move |event: &Value| {
-                let found = event.query(&path).map_err(|e| format!("input_path {path}: {e}"))?;
+            Arc::new(move |event: &Envelope| {
+                let found = event.value().query(&path).map_err(|e| format!("input_path {path}: {e}"))?;
                 let value = found.first().copied().cloned().unwrap_or(Value::Null);
                 Ok(Some(Bytes::from(serde_json::to_vec(&value).map_err(|e| e.to_string())?)))
             })
@@ -73,7 +74,8 @@ pub(super) fn prepare(input: &Input, pipeline: &str, rule: &str) -> Prepare {
             let transformer = transformer.clone();
             let rule_name = rule.to_owned();
             let rule_arn = format!("arn:busbar:events:::rule/{pipeline}/{rule}");
-            Arc::new(move |event: &Value| {
+            Arc::new(move |event: &Envelope| {
+                let event = event.value();
                 let ingestion_time = event.get("time").and_then(Value::as_str).unwrap_or_default();
                 let context = TransformContext { rule_name: &rule_name, rule_arn: &rule_arn, ingestion_time };
                 transformer.transform(event, &context).map(|out| Some(Bytes::from(out))).map_err(|e| e.to_string())

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use busbar_rules::{Event, MatchScratch};
 use busbar_runtime::bus::Bus;
-use busbar_runtime::envelope;
+use busbar_runtime::envelope::Envelope;
 use busbar_runtime::router::Router;
 use busbar_runtime::router::lane::Work;
 use serde::Serialize;
@@ -159,8 +159,12 @@ async fn replay<B: Bus>(bus: &B, router: &Router<B>, request: &Request, progress
                 let Some(rule_id) = routes.rules.iter().position(|r| r.name == request.rule) else {
                     return Err(format!("rule {:?} was removed by a reload during the replay", request.rule));
                 };
-                let (event, raw) = envelope::from_record_keeping_bytes(&topic, &fetched);
-                if routes.matcher.matches_into(&Event::Value(&event), &mut scratch, &mut matched).is_err()
+                let event = Envelope::from_record(&topic, &fetched);
+                let view = match event.bytes() {
+                    Some(bytes) => Event::Json(bytes),
+                    None => Event::Value(event.value()),
+                };
+                if routes.matcher.matches_into(&view, &mut scratch, &mut matched).is_err()
                     || !matched.contains(&rule_id)
                 {
                     continue;
@@ -171,7 +175,7 @@ async fn replay<B: Bus>(bus: &B, router: &Router<B>, request: &Request, progress
                     if request.target.as_ref().is_some_and(|t| &lane.config().target != t) {
                         continue;
                     }
-                    lane.offer(Work { origin: None, key: fetched.record.key.clone(), event: event.clone(), raw: raw.clone() }).await;
+                    lane.offer(Work { origin: None, key: fetched.record.key.clone(), event: event.clone() }).await;
                     progress.queued.fetch_add(1, Ordering::Relaxed);
                 }
             }

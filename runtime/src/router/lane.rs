@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 
 use super::retry::RetryPolicy;
 use super::target::{Delivery, Outcome, Target};
 use crate::bus::{Bus, Record, TopicSpec};
-use crate::envelope;
+use crate::envelope::{self, Envelope};
 
 /// Turns a matched event into the payload a target receives (the input transformer), or says why it cannot.
-/// `None`: the whole event, as it is.
-pub type Prepare = Arc<dyn Fn(&Value) -> Result<Option<Bytes>, String> + Send + Sync>;
+/// `None`: the whole event, as it is. Only a transformer that reads the event should ask for its value
+/// ([`Envelope::value`]): that parses an event which came as bytes.
+pub type Prepare = Arc<dyn Fn(&Envelope) -> Result<Option<Bytes>, String> + Send + Sync>;
 
 /// Called once a record is settled for this lane (delivered, dead-lettered or parked): `(partition, offset)`.
 pub type Settle = Arc<dyn Fn(i32, i64) + Send + Sync>;
@@ -61,20 +61,8 @@ pub struct Work {
     /// that are already settled at the source (drained from the retry topic, replayed, re-driven).
     pub origin: Option<(i32, i64)>,
     pub key: Option<Bytes>,
-    pub event: Arc<Value>,
-    /// The event's JSON as stored on the bus, when it is exactly `event` (see
-    /// [`crate::envelope::from_record_keeping_bytes`]): sent as it is rather than written out again.
-    pub raw: Option<Bytes>,
-}
-
-impl Work {
-    /// The whole event as JSON.
-    pub fn event_json(&self) -> Bytes {
-        match &self.raw {
-            Some(raw) => raw.clone(),
-            None => Bytes::from(serde_json::to_vec(&*self.event).unwrap_or_default()),
-        }
-    }
+    /// Shared by every lane the event matched.
+    pub event: Arc<Envelope>,
 }
 
 /// Counters of a lane, for metrics and the API.
@@ -198,7 +186,7 @@ impl<B: Bus> Shared<B> {
         }
         let record = Record {
             key: work.key.clone(),
-            value: Some(work.event_json()),
+            value: Some(work.event.json()),
             headers,
             timestamp_ms: None,
         };
@@ -227,7 +215,7 @@ impl<B: Bus> Shared<B> {
         }
         let record = Record {
             key: work.key.clone(),
-            value: Some(work.event_json()),
+            value: Some(work.event.json()),
             headers,
             timestamp_ms: None,
         };
@@ -353,8 +341,9 @@ impl<B: Bus, T: Target> Worker<B, T> {
         let batch = fetched
             .into_iter()
             .filter_map(|f| {
-                let event: Value = serde_json::from_slice(f.record.value.as_deref()?).ok()?;
-                Some(Work { origin: None, key: f.record.key, event: Arc::new(event), raw: None })
+                // Parked records hold the whole event as it was to be delivered; anything else is not ours.
+                let event = Envelope::from_json(f.record.value?)?;
+                Some(Work { origin: None, key: f.record.key, event: Arc::new(event) })
             })
             .collect();
         self.process(batch).await;
@@ -380,11 +369,11 @@ impl<B: Bus, T: Target> Worker<B, T> {
         for work in batch {
             match (shared.prepare)(&work.event) {
                 Ok(payload) => {
-                    let payload = payload.unwrap_or_else(|| work.event_json());
+                    let payload = payload.unwrap_or_else(|| work.event.json());
                     let delivery = Delivery {
                         key: work.key.clone(),
                         payload,
-                        event_id: work.event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        event_id: work.event.id().to_owned(),
                     };
                     pending.push(Pending { work, delivery, attempts: 0, first_failure: None, last_error: String::new() });
                 }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::bus::{Bus, BusError, Fetched};
-use crate::envelope;
+use crate::envelope::Envelope;
 use lane::{Lane, Settle, Work};
 use progress::PartitionProgress;
 
@@ -179,8 +179,13 @@ impl<B: Bus> Router<B> {
     async fn route(&self, fetched: Fetched, scratch: &mut MatchScratch, matched: &mut Vec<usize>) {
         self.stats.records_read.fetch_add(1, Ordering::Relaxed);
         let routes = self.routes();
-        let (event, raw) = envelope::from_record_keeping_bytes(&self.topic, &fetched);
-        if let Err(err) = routes.matcher.matches_into(&Event::Value(&event), scratch, matched) {
+        let event = Envelope::from_record(&self.topic, &fetched);
+        // A complete envelope is matched from its bytes; only wrapped or filled-in records need their value.
+        let view = match event.bytes() {
+            Some(bytes) => Event::Json(bytes),
+            None => Event::Value(event.value()),
+        };
+        if let Err(err) = routes.matcher.matches_into(&view, scratch, matched) {
             tracing::debug!(topic = %self.topic, offset = fetched.offset, error = %err, "record not matchable");
             matched.clear();
         }
@@ -202,12 +207,8 @@ impl<B: Bus> Router<B> {
         for &id in matched.iter() {
             let Some(rule) = routes.rules.get(id) else { continue };
             for lane in &rule.lanes {
-                let work = Work {
-                    origin: Some((fetched.partition, fetched.offset)),
-                    key: fetched.record.key.clone(),
-                    event: event.clone(),
-                    raw: raw.clone(),
-                };
+                let work =
+                    Work { origin: Some((fetched.partition, fetched.offset)), key: fetched.record.key.clone(), event: event.clone() };
                 lane.offer(work).await;
             }
         }
