@@ -1,6 +1,8 @@
 //! Pipeline benchmark: webhook in -> bus -> rules -> HTTP target, through `busbar serve` in its own process, next
 //! to the baseline it replaces, measured in the same run: a hand-written forwarder (an axum handler that posts
-//! each request on with reqwest, no durability, no retries).
+//! each request on with reqwest, no durability, no retries), also in a process of its own (this binary with
+//! `--forwarder`). For each, the CPU time its process spent per delivered event is reported beside the rate: on a
+//! machine whose cores the clients and the receiver share, it is the figure other load disturbs least.
 //!
 //! Run: `cargo bench --bench pipeline` (`BENCH_SECONDS` sets each throughput phase's length, default 10).
 //!
@@ -13,6 +15,7 @@
 //! - the same throughput with 1,000 rules loaded (one matches, 999 near misses on the same fields).
 //!
 //! `BENCH_TASKS` sets the HTTP target's instances (default 1; each has up to 32 requests in flight).
+//! `BUSBAR_BIN` runs another busbar binary than the one built with the bench (to compare two builds).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -69,6 +72,21 @@ async fn start_receiver(origin: Instant) -> (Receiver, SocketAddr) {
     (receiver, addr)
 }
 
+/// The baseline in its own process, as busbar runs in its own: this bench binary started with `--forwarder
+/// <target>`. Returns the child and the address it listens on.
+fn spawn_forwarder(target: SocketAddr) -> (Child, SocketAddr) {
+    let mut child = Command::new(std::env::current_exe().expect("the bench binary"))
+        .arg("--forwarder")
+        .arg(target.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the forwarder");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().parse().expect("the forwarder's address");
+    (child, addr)
+}
+
 /// The baseline: what people write instead of busbar.
 async fn start_forwarder(target: SocketAddr) -> SocketAddr {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
@@ -121,7 +139,9 @@ fn pipeline(target: SocketAddr, rules: usize, tasks: u32) -> serde_json::Value {
 }
 
 fn start_busbar(file: &Path, data: &Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_busbar"))
+    // `BUSBAR_BIN` runs another build of busbar under the same bench (to compare two builds in one session).
+    let bin = std::env::var("BUSBAR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_busbar").to_owned());
+    let mut child = Command::new(bin)
         .arg("serve")
         .arg(file)
         .arg("--data-dir")
@@ -160,6 +180,12 @@ async fn wait_delivered(receiver: &Receiver, n: u64, timeout: Duration) -> bool 
 
 /// Closed loop: `CLIENTS` posters for `seconds`; returns events delivered per second (accepted and received).
 async fn throughput(webhook: SocketAddr, receiver: &Receiver, seconds: u64) -> f64 {
+    measured(webhook, receiver, seconds, None).await.0
+}
+
+/// [`throughput`], and the CPU time `pid` used per delivered event over the phase, in microseconds.
+async fn measured(webhook: SocketAddr, receiver: &Receiver, seconds: u64, pid: Option<u32>) -> (f64, f64) {
+    let cpu_before = pid.map(cpu_ns);
     let url = format!("http://{webhook}/hooks/in");
     let before = receiver.count.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -191,7 +217,21 @@ async fn throughput(webhook: SocketAddr, receiver: &Receiver, seconds: u64) -> f
     // Delivered per second, from the first post until the last accepted event arrived (or 120 s passed).
     let _ = wait_delivered(receiver, before + accepted, Duration::from_secs(120)).await;
     let delivered = receiver.count.load(Ordering::Relaxed) - before;
-    delivered as f64 / started.elapsed().as_secs_f64()
+    let cpu_us = match (pid, cpu_before) {
+        (Some(pid), Some(before)) => cpu_ns(pid).saturating_sub(before) as f64 / 1000.0 / delivered.max(1) as f64,
+        _ => 0.0,
+    };
+    (delivered as f64 / started.elapsed().as_secs_f64(), cpu_us)
+}
+
+/// CPU time used so far by every thread of `pid` (its scheduler statistics), nanoseconds.
+fn cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next().and_then(|ns| ns.parse::<u64>().ok()))
+        .sum()
 }
 
 /// Open loop at `LATENCY_RATE` events/s for 5 s: webhook accepted -> target received, in microseconds.
@@ -270,6 +310,16 @@ fn main() {
         println!("pipeline: benchmark");
         return;
     }
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--forwarder") {
+        let target: SocketAddr = args[at + 1].parse().expect("--forwarder <target address>");
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            println!("{}", start_forwarder(target).await);
+            std::future::pending::<()>().await;
+        });
+        return;
+    }
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async move {
@@ -278,12 +328,16 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let mut rows = Vec::new();
 
-        let forwarder = start_forwarder(target).await;
-        let base = throughput(forwarder, &receiver, seconds).await;
-        eprintln!("forwarder: {base:.0} events/s");
+        let (mut forwarder_child, forwarder) = spawn_forwarder(target);
+        let _ = throughput(forwarder, &receiver, 1).await;
+        let (base, base_cpu) = measured(forwarder, &receiver, seconds, Some(forwarder_child.id())).await;
+        eprintln!("forwarder: {base:.0} events/s, {base_cpu:.1} us of its CPU per event");
         let base_latency = latency(forwarder, &receiver).await;
         eprintln!("forwarder latency: {base_latency:?} us");
-        rows.push(("forwarder (axum + reqwest, no durability)".to_owned(), base, base_latency, 0.0));
+        let forwarder_rss = rss_mb(forwarder_child.id());
+        let _ = forwarder_child.kill();
+        let _ = forwarder_child.wait();
+        rows.push(("forwarder (axum + reqwest, no durability)".to_owned(), base, base_latency, forwarder_rss, base_cpu));
 
         let tasks: u32 = std::env::var("BENCH_TASKS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
         for rules in [1usize, 1000] {
@@ -292,35 +346,41 @@ fn main() {
             let (mut child, webhook) = start_busbar(&file, &dir.path().join(format!("data-{rules}")));
             // Warm up: connections, compiled components, the bus topic.
             let _ = throughput(webhook, &receiver, 1).await;
-            let rate = throughput(webhook, &receiver, seconds).await;
-            eprintln!("busbar, {rules} rules: {rate:.0} events/s");
+            let (rate, cpu_us) = measured(webhook, &receiver, seconds, Some(child.id())).await;
+            eprintln!("busbar, {rules} rules: {rate:.0} events/s, {cpu_us:.1} us of busbar CPU per event");
             let lat = latency(webhook, &receiver).await;
             eprintln!("busbar, {rules} rules latency: {lat:?} us");
             let rss = rss_mb(child.id());
             let name = if rules == 1 { "busbar serve, 1 rule".to_owned() } else { format!("busbar serve, {rules} rules") };
-            rows.push((name, rate, lat, rss));
+            rows.push((name, rate, lat, rss, cpu_us));
             if rules == 1 {
                 // The API's cost on the data path: the same process, alternating phases without and with a
                 // scraper reading /metrics every second (as Prometheus would), three of each; medians compared,
                 // so that the machine's drift over the run hits both sides alike.
                 let (mut plain, mut scraped) = (vec![rate], Vec::new());
+                let (mut plain_cpu, mut scraped_cpu) = (vec![cpu_us], Vec::new());
                 for round in 0..3 {
                     let scraping = Arc::new(std::sync::atomic::AtomicBool::new(true));
                     let scraper = tokio::spawn(scrape(webhook, scraping.clone()));
-                    let with = throughput(webhook, &receiver, seconds).await;
+                    let (with, with_cpu) = measured(webhook, &receiver, seconds, Some(child.id())).await;
                     scraping.store(false, Ordering::Relaxed);
                     let scrapes = scraper.await.unwrap();
                     scraped.push(with);
+                    scraped_cpu.push(with_cpu);
                     if round < 2 {
-                        plain.push(throughput(webhook, &receiver, seconds).await);
+                        let (rate, cpu) = measured(webhook, &receiver, seconds, Some(child.id())).await;
+                        plain.push(rate);
+                        plain_cpu.push(cpu);
                     }
                     eprintln!("busbar, 1 rule, /metrics scraped ({scrapes} scrapes): {with:.0} events/s");
                 }
                 let with_rate = median(&mut scraped);
                 rows[1].1 = median(&mut plain);
+                rows[1].4 = median(&mut plain_cpu);
                 let lat = latency(webhook, &receiver).await;
                 eprintln!("busbar, 1 rule: {:?} without, {:?} with the scraper", plain, scraped);
-                rows.push(("busbar serve, 1 rule, /metrics scraped every second".to_owned(), with_rate, lat, rss_mb(child.id())));
+                let with_cpu = median(&mut scraped_cpu);
+                rows.push(("busbar serve, 1 rule, /metrics scraped every second".to_owned(), with_rate, lat, rss_mb(child.id()), with_cpu));
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -330,12 +390,13 @@ fn main() {
         println!(
             "webhook -> rules -> HTTP target, ~1 KB events, {CLIENTS} clients, {seconds} s per throughput phase, target tasks {tasks}"
         );
-        println!("| setup | events/s | vs forwarder | p50 ms @2k/s | p99 ms @2k/s | max ms | busbar RSS MB |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        for (name, rate, (p50, p99, max), rss) in &rows {
+        println!("| setup | events/s | vs forwarder | CPU µs/event (server process) | p50 ms @2k/s | p99 ms @2k/s | max ms | RSS MB |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+        for (name, rate, (p50, p99, max), rss, cpu_us) in &rows {
             println!(
-                "| {name} | {rate:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {} |",
+                "| {name} | {rate:.0} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {} |",
                 rate / base,
+                if *cpu_us > 0.0 { format!("{cpu_us:.1}") } else { "-".into() },
                 *p50 as f64 / 1000.0,
                 *p99 as f64 / 1000.0,
                 *max as f64 / 1000.0,
