@@ -1,36 +1,61 @@
 //! Whole-system benchmark: librdkafka (the `rdkafka` crate) producing and consuming 1 KiB records against
-//! `broker-server` in its own process, next to the loopback ceiling measured in the same run: the same producer
-//! against a server in this process that answers Produce without storing anything (it reads and discards).
+//! `broker-server` in its own process, next to the loopback ceiling measured in the same run: the same client
+//! against a server in this process that does the least the protocol allows (`common/ceiling.rs`: Produce read
+//! and discarded, Fetch answered from one prebuilt batch held in memory).
 //!
-//! Run: `cargo bench -p busbar-broker --bench throughput` (BENCH_RECORDS overrides the record count;
-//! BENCH_ONLY=idempotence runs only the idempotent-producer comparison).
+//! Run: `cargo bench -p busbar-broker --bench throughput`. Environment:
+//! - `BENCH_RECORDS`: records per run (default 200000);
+//! - `BENCH_ONLY=idempotence`: only that comparison, alternating busbar and the ceiling round by round
+//!   (`BENCH_ROUNDS`, default 5), medians;
+//! - `BENCH_ONLY=consume`: the same for consuming. Not usable yet: librdkafka's consumer reports
+//!   MessageSizeTooLarge on the ceiling's Fetch answers (being investigated), so the full run still measures
+//!   busbar's consume alone;
+//! - `BENCH_BASELINE`: with `BENCH_ONLY=consume`, a second `broker-server` binary run alongside;
+//! - `BENCH_CONSUMER` / `BENCH_PRODUCER`: extra librdkafka settings for the consumer / producer, as
+//!   `key=value,key=value`.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, BytesMut};
-use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
-};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use bytes::BytesMut;
+use common::ceiling;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RECORD: usize = 1024;
 
-fn spawn_broker(dir: &std::path::Path, fsync: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_broker-server"))
+/// A `broker-server` child, killed when dropped: a panicking bench must not leave it running (it would also
+/// keep holding whatever lock file descriptor the bench inherited).
+struct Broker(Child);
+
+impl Broker {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_broker(dir: &Path, fsync: &str) -> (Broker, SocketAddr) {
+    spawn_broker_bin(env!("CARGO_BIN_EXE_broker-server"), dir, fsync)
+}
+
+fn spawn_broker_bin(bin: &str, dir: &Path, fsync: &str) -> (Broker, SocketAddr) {
+    let mut child = Command::new(bin)
         .args(["--listen", "127.0.0.1:0", "--fsync", fsync, "--data-dir"])
         .arg(dir)
         .stdout(Stdio::piped())
@@ -41,7 +66,7 @@ fn spawn_broker(dir: &std::path::Path, fsync: &str) -> (Child, SocketAddr) {
         .read_line(&mut line)
         .unwrap();
     (
-        child,
+        Broker(child),
         line.trim()
             .trim_start_matches("listening on ")
             .parse()
@@ -58,159 +83,6 @@ fn rss_mb(pid: u32) -> f64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     kb / 1024.0
-}
-
-/// The ceiling: ApiVersions, Metadata (one topic, `partitions` partitions) and Produce answered from memory.
-async fn discard_server(partitions: i32) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut next_offset: BTreeMap<i32, i64> = BTreeMap::new();
-                let mut buf = BytesMut::with_capacity(1 << 20);
-                let mut out = BytesMut::new();
-                loop {
-                    while buf.len() >= 4
-                        && buf.len()
-                            >= 4 + i32::from_be_bytes(buf[..4].try_into().unwrap()) as usize
-                    {
-                        let size = buf.get_i32() as usize;
-                        let mut frame = buf.split_to(size).freeze();
-                        let key =
-                            ApiKey::try_from(i16::from_be_bytes([frame[0], frame[1]])).unwrap();
-                        let version = i16::from_be_bytes([frame[2], frame[3]]);
-                        let header =
-                            RequestHeader::decode(&mut frame, key.request_header_version(version))
-                                .unwrap();
-                        let body: ResponseKind =
-                            match RequestKind::decode(key, &mut frame, version).unwrap() {
-                                RequestKind::ApiVersions(_) => ApiVersionsResponse::default()
-                                    .with_api_keys(
-                                        [
-                                            (ApiKey::Produce, 3, 11),
-                                            (ApiKey::Metadata, 0, 12),
-                                            (ApiKey::ApiVersions, 0, 3),
-                                        ]
-                                        .iter()
-                                        .map(|&(k, min, max)| {
-                                            ApiVersion::default()
-                                                .with_api_key(k as i16)
-                                                .with_min_version(min)
-                                                .with_max_version(max)
-                                        })
-                                        .collect(),
-                                    )
-                                    .into(),
-                                RequestKind::Metadata(req) => {
-                                    let names: Vec<TopicName> = req
-                                        .topics
-                                        .unwrap_or_default()
-                                        .into_iter()
-                                        .filter_map(|t| t.name)
-                                        .collect();
-                                    MetadataResponse::default()
-                                        .with_brokers(vec![
-                                            MetadataResponseBroker::default()
-                                                .with_node_id(BrokerId(1))
-                                                .with_host(StrBytes::from_static_str("127.0.0.1"))
-                                                .with_port(i32::from(addr.port())),
-                                        ])
-                                        .with_controller_id(BrokerId(1))
-                                        .with_topics(
-                                            names
-                                                .into_iter()
-                                                .map(|n| {
-                                                    MetadataResponseTopic::default()
-                                                    .with_name(Some(n))
-                                                    .with_partitions(
-                                                        (0..partitions)
-                                                            .map(|p| {
-                                                                MetadataResponsePartition::default()
-                                                                    .with_partition_index(p)
-                                                                    .with_leader_id(BrokerId(1))
-                                                                    .with_replica_nodes(vec![
-                                                                        BrokerId(1),
-                                                                    ])
-                                                                    .with_isr_nodes(vec![BrokerId(
-                                                                        1,
-                                                                    )])
-                                                            })
-                                                            .collect(),
-                                                    )
-                                                })
-                                                .collect(),
-                                        )
-                                        .into()
-                                }
-                                RequestKind::Produce(req) => ProduceResponse::default()
-                                    .with_responses(
-                                        req.topic_data
-                                            .into_iter()
-                                            .map(|t| {
-                                                TopicProduceResponse::default()
-                                                    .with_name(t.name)
-                                                    .with_partition_responses(
-                                                        t.partition_data
-                                                            .iter()
-                                                            .map(|p| {
-                                                                // Read the batch header's record count, then drop the bytes.
-                                                                let records = p
-                                                                    .records
-                                                                    .clone()
-                                                                    .unwrap_or_default();
-                                                                let count = if records.len() >= 27 {
-                                                                    i64::from(i32::from_be_bytes(
-                                                                        records[23..27]
-                                                                            .try_into()
-                                                                            .unwrap(),
-                                                                    )) + 1
-                                                                } else {
-                                                                    0
-                                                                };
-                                                                let offset = next_offset
-                                                                    .entry(p.index)
-                                                                    .or_default();
-                                                                let base = *offset;
-                                                                *offset += count;
-                                                                PartitionProduceResponse::default()
-                                                                    .with_index(p.index)
-                                                                    .with_base_offset(base)
-                                                            })
-                                                            .collect(),
-                                                    )
-                                            })
-                                            .collect(),
-                                    )
-                                    .into(),
-                                other => panic!("discard server does not answer {other:?}"),
-                            };
-                        let start = out.len();
-                        out.put_i32(0);
-                        ResponseHeader::default()
-                            .with_correlation_id(header.correlation_id)
-                            .encode(&mut out, key.response_header_version(version))
-                            .unwrap();
-                        body.encode(&mut out, version).unwrap();
-                        let len = (out.len() - start - 4) as i32;
-                        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
-                    }
-                    if !out.is_empty() {
-                        if stream.write_all(&out).await.is_err() {
-                            return;
-                        }
-                        out.clear();
-                    }
-                    match stream.read_buf(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(_) => {}
-                    }
-                }
-            });
-        }
-    });
-    addr
 }
 
 fn client(addr: SocketAddr) -> ClientConfig {
@@ -261,6 +133,9 @@ async fn produce_with(
         for (k, v) in settings {
             config.set(*k, *v);
         }
+        for (k, v) in env_settings("BENCH_PRODUCER") {
+            config.set(k, v);
+        }
         let producer: FutureProducer = config.create().unwrap();
         let payload = payload.clone();
         let topic = topic.to_owned();
@@ -307,14 +182,36 @@ async fn produce_with(
     }
 }
 
+/// The consumer settings of every consume run: a throughput-minded user's (librdkafka's defaults, but up to
+/// 10 MiB per partition per fetch instead of 1 MiB), plus `BENCH_CONSUMER`.
+const CONSUMER: &[(&str, &str)] = &[
+    ("fetch.max.bytes", "52428800"),
+    ("max.partition.fetch.bytes", "10485760"),
+];
+
+/// Settings from an environment variable, `key=value,key=value`.
+fn env_settings(name: &str) -> Vec<(String, String)> {
+    std::env::var(name)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// One assigned consumer reads `records` records from the start of every partition; MB/s.
 fn consume(addr: SocketAddr, topic: &str, partitions: i32, records: usize) -> f64 {
-    let consumer: BaseConsumer = client(addr)
+    let mut config = client(addr);
+    config
         .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .create()
-        .unwrap();
+        .set("enable.auto.commit", "false");
+    for (k, v) in CONSUMER {
+        config.set(*k, *v);
+    }
+    for (k, v) in env_settings("BENCH_CONSUMER") {
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -325,13 +222,90 @@ fn consume(addr: SocketAddr, topic: &str, partitions: i32, records: usize) -> f6
     let mut n = 0;
     while n < records {
         if let Some(m) = consumer.poll(Duration::from_secs(5)) {
-            m.unwrap();
+            if let Err(e) = m {
+                panic!("consuming from {addr}: {e} after {n} records");
+            }
             n += 1;
         } else {
             panic!("consume stalled at {n}");
         }
     }
     (records * RECORD) as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+/// Mean records per batch in a topic's log on disk (what the ceiling serves, so both answer alike).
+fn mean_batch_records(data_dir: &Path, topic: &str) -> usize {
+    let (mut batches, mut records) = (0u64, 0u64);
+    let topic_dir = data_dir.join("topics").join(topic);
+    for partition in std::fs::read_dir(&topic_dir).unwrap().flatten() {
+        for file in std::fs::read_dir(partition.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if file.path().extension().is_some_and(|e| e == "log") {
+                let log = std::fs::read(file.path()).unwrap();
+                let mut rest = &log[..];
+                while rest.len() >= 61 {
+                    let len = i32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize + 12;
+                    records += u64::from(u32::from_be_bytes(rest[57..61].try_into().unwrap()));
+                    batches += 1;
+                    rest = &rest[len.min(rest.len())..];
+                }
+            }
+        }
+    }
+    (records / batches.max(1)).max(1) as usize
+}
+
+/// Consumes `topic` from each broker in `brokers` (address and data directory) and from a ceiling server that
+/// serves batches of the same mean size as the first broker's log, alternating, `rounds` times each; returns
+/// the runs in MB/s (one list per broker, then the ceiling's) and the records per batch.
+async fn consume_vs_ceiling(
+    brokers: &[(SocketAddr, &Path)],
+    topic: &str,
+    partitions: i32,
+    records: usize,
+    rounds: usize,
+) -> (Vec<Vec<f64>>, usize) {
+    let batch_records = mean_batch_records(brokers[0].1, topic);
+    let ceiling = ceiling::start(ceiling::Serve {
+        partitions,
+        batch_records,
+        records_per_partition: records.div_ceil(partitions as usize),
+        record_bytes: RECORD,
+    })
+    .await;
+    let targets: Vec<SocketAddr> = brokers
+        .iter()
+        .map(|(addr, _)| *addr)
+        .chain([ceiling])
+        .collect();
+    let mut runs = vec![Vec::new(); targets.len()];
+    for _ in 0..rounds {
+        for (target, runs) in targets.iter().zip(&mut runs) {
+            let (target, topic) = (*target, topic.to_owned());
+            let mbs =
+                tokio::task::spawn_blocking(move || consume(target, &topic, partitions, records))
+                    .await
+                    .unwrap();
+            runs.push(mbs);
+        }
+    }
+    (runs, batch_records)
+}
+
+fn median(runs: &[f64]) -> f64 {
+    let mut v = runs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5)
 }
 
 async fn create(addr: SocketAddr, topic: &str, partitions: i32) {
@@ -354,21 +328,84 @@ async fn main() {
         .unwrap_or(200_000);
     let dir = std::env::temp_dir().join(format!("busbar-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    if std::env::var("BENCH_ONLY").as_deref() == Ok("idempotence") {
-        idempotence(&dir, records).await;
-        let _ = std::fs::remove_dir_all(&dir);
-        return;
-    }
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     println!(
-        "{records} records of {RECORD} B, acks=all, linger.ms=5; broker-server in its own process"
+        "{records} records of {RECORD} B, acks=all, linger.ms=5; broker-server in its own process; \
+         producer extra {:?}, consumer {CONSUMER:?} extra {:?}",
+        env_settings("BENCH_PRODUCER"),
+        env_settings("BENCH_CONSUMER")
     );
-    println!("| scenario | busbar | ceiling (discard server) | ratio |");
+    println!("| scenario | busbar | ceiling (in-memory server) | ratio |");
     println!("| --- | --- | --- | --- |");
-    let (mut broker, addr) = spawn_broker(&dir.join("os"), "os");
+    match only.as_str() {
+        "idempotence" => idempotence(&dir, records).await,
+        "consume" => consume_only(&dir, records).await,
+        _ => all(&dir, records).await,
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn discard_ceiling(partitions: i32) -> ceiling::Serve {
+    ceiling::Serve {
+        partitions,
+        batch_records: 1,
+        records_per_partition: 0,
+        record_bytes: RECORD,
+    }
+}
+
+fn consume_row(partitions: i32, runs: &[Vec<f64>], batch_records: usize) {
+    let (busbar, memory) = (&runs[0], &runs[runs.len() - 1]);
+    println!(
+        "| consume from page cache, {partitions} partition(s), median of {} alternating runs | {:.0} MB/s {busbar:.0?} | {:.0} MB/s {memory:.0?} ({batch_records} records per batch) | {:.2} |",
+        busbar.len(),
+        median(busbar),
+        median(memory),
+        median(busbar) / median(memory)
+    );
+    if let Some(baseline) = runs.get(1).filter(|_| runs.len() == 3) {
+        println!(
+            "| same, BENCH_BASELINE broker | {:.0} MB/s {baseline:.0?} | | {:.2} |",
+            median(baseline),
+            median(baseline) / median(memory)
+        );
+    }
+}
+
+/// Only the consume comparison: one producer fills each topic, then busbar and the ceiling alternate. With
+/// `BENCH_BASELINE=<path of another broker-server>` (say, built from an earlier commit) that broker is filled
+/// the same way and joins the alternation.
+async fn consume_only(dir: &Path, records: usize) {
+    let mut brokers = vec![spawn_broker(&dir.join("os"), "os")];
+    let mut dirs = vec![dir.join("os")];
+    if let Ok(bin) = std::env::var("BENCH_BASELINE") {
+        brokers.push(spawn_broker_bin(&bin, &dir.join("baseline"), "os"));
+        dirs.push(dir.join("baseline"));
+    }
+    for partitions in [1, 6] {
+        let topic = format!("p{partitions}");
+        for (_, addr) in &brokers {
+            create(*addr, &topic, partitions).await;
+            produce(*addr, &topic, partitions, records, 1, None).await;
+        }
+        let targets: Vec<(SocketAddr, &Path)> = brokers
+            .iter()
+            .zip(&dirs)
+            .map(|((_, addr), dir)| (*addr, dir.as_path()))
+            .collect();
+        let (runs, batch) =
+            consume_vs_ceiling(&targets, &topic, partitions, records, rounds()).await;
+        consume_row(partitions, &runs, batch);
+    }
+    drop(brokers);
+}
+
+async fn all(dir: &Path, records: usize) {
+    let (broker, addr) = spawn_broker(&dir.join("os"), "os");
     for partitions in [1, 6] {
         let topic = format!("p{partitions}");
         create(addr, &topic, partitions).await;
-        let ceiling = discard_server(partitions).await;
+        let ceiling = ceiling::start(discard_ceiling(partitions)).await;
         let c = produce(ceiling, &topic, partitions, records, 1, None).await;
         let b = produce(addr, &topic, partitions, records, 1, None).await;
         println!(
@@ -398,9 +435,8 @@ async fn main() {
     create(addr, "idle", 1000).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss = rss_mb(broker.id());
-    broker.kill().unwrap();
-    broker.wait().unwrap();
-    let (mut broker, addr) = spawn_broker(&dir.join("always"), "always");
+    drop(broker);
+    let (broker, addr) = spawn_broker(&dir.join("always"), "always");
     create(addr, "fsync-always", 6).await;
     let always = produce(addr, "fsync-always", 6, records, 8, None).await;
     println!(
@@ -410,18 +446,18 @@ async fn main() {
         os.mb_s / always.mb_s
     );
     println!("| RSS with 1,000 idle partitions (+ the topics above) | {rss:.0} MB | | |");
-    broker.kill().unwrap();
-    broker.wait().unwrap();
-    idempotence(&dir, records).await;
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(broker);
+    idempotence(dir, records).await;
 }
 
-/// The cost of idempotence: the same producer with `enable.idempotence` off and on, alternating runs on one
-/// broker (so drift of this shared machine hits both alike), median of five each. librdkafka caps an
-/// idempotent producer at 5 in-flight requests per connection (the plain producer has no cap), so a third
-/// variant, idempotence off with the same cap, separates that client-side limit from the broker's checks.
-async fn idempotence(dir: &std::path::Path, records: usize) {
-    let (mut broker, addr) = spawn_broker(&dir.join("idempotence"), "os");
+/// The cost of idempotence: the same producer with `enable.idempotence` off and on, against busbar and against
+/// the ceiling server (which answers idempotent produces without checking anything), all variants alternating
+/// round by round so drift of this shared machine hits them alike; medians. librdkafka caps an idempotent
+/// producer at 5 in-flight requests per connection (the plain producer has no cap), so a third variant,
+/// idempotence off with the same cap, separates that client-side limit from the rest.
+async fn idempotence(dir: &Path, records: usize) {
+    let (broker, addr) = spawn_broker(&dir.join("idempotence"), "os");
+    let ceiling = ceiling::start(discard_ceiling(6)).await;
     let variants: [(&str, &[(&str, &str)]); 3] = [
         ("off", &[("enable.idempotence", "false")]),
         ("on", &[("enable.idempotence", "true")]),
@@ -433,38 +469,43 @@ async fn idempotence(dir: &std::path::Path, records: usize) {
             ],
         ),
     ];
-    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-    for round in 0..5 {
-        for (v, (_, settings)) in variants.iter().enumerate() {
-            let topic = format!("idem-{round}-{v}");
-            create(addr, &topic, 6).await;
-            let r = produce_with(addr, &topic, 6, records, 1, None, settings).await;
-            runs[v].push(r.mb_s);
+    let rounds = rounds();
+    // runs[target][variant]: target 0 is busbar, 1 the ceiling.
+    let mut runs = vec![vec![Vec::new(); variants.len()]; 2];
+    for round in 0..rounds {
+        for (t, target) in [addr, ceiling].into_iter().enumerate() {
+            for (v, (_, settings)) in variants.iter().enumerate() {
+                let topic = format!("idem-{round}-{v}");
+                if t == 0 {
+                    create(addr, &topic, 6).await;
+                }
+                let r = produce_with(target, &topic, 6, records, 1, None, settings).await;
+                runs[t][v].push(r.mb_s);
+            }
         }
     }
-    let medians: Vec<f64> = runs
-        .iter_mut()
-        .map(|v| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        })
-        .collect();
-    println!(
-        "| produce, 6 partitions, enable.idempotence off vs on (median of 5 alternating runs) | off {:.0} MB/s, on {:.0} MB/s | | on/off {:.2} |",
-        medians[0],
-        medians[1],
-        medians[1] / medians[0]
-    );
-    println!(
-        "| same, idempotence off with librdkafka's idempotent in-flight cap (max.in.flight=5) | {:.0} MB/s | | on/(off, cap 5) {:.2} |",
-        medians[2],
-        medians[1] / medians[2]
-    );
-    for ((name, _), r) in variants.iter().zip(&runs) {
-        println!("|   runs, {name}: {r:.0?} MB/s | | | |");
+    let m = |t: usize, v: usize| median(&runs[t][v]);
+    for (v, (name, _)) in variants.iter().enumerate() {
+        println!(
+            "| produce, 6 partitions, idempotence {name} (median of {rounds} alternating runs) | {:.0} MB/s {:.0?} | {:.0} MB/s {:.0?} | {:.2} |",
+            m(0, v),
+            runs[0][v],
+            m(1, v),
+            runs[1][v],
+            m(0, v) / m(1, v)
+        );
     }
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    println!(
+        "| idempotence on/off | {:.2} | {:.2} | |",
+        m(0, 1) / m(0, 0),
+        m(1, 1) / m(1, 0)
+    );
+    println!(
+        "| idempotence on/(off, max.in.flight=5) | {:.2} | {:.2} | |",
+        m(0, 1) / m(0, 2),
+        m(1, 1) / m(1, 2)
+    );
+    drop(broker);
     let (plain, checked) = append_cost(&dir.join("append"));
     println!(
         "| broker alone: LogStore::append of 100 x 1 KiB batches, no producer id vs idempotent (median of 5 x 2,000) | {plain:.1} us vs {checked:.1} us per batch | | {:+.1}% |",
@@ -474,7 +515,7 @@ async fn idempotence(dir: &std::path::Path, records: usize) {
 
 /// The broker's own share of the cost: appending the same batches in-process with and without producer ids
 /// (sequence checks, duplicate lookup, producer state update), alternating rounds, median per batch.
-fn append_cost(dir: &std::path::Path) -> (f64, f64) {
+fn append_cost(dir: &Path) -> (f64, f64) {
     use busbar_broker::{LogStore, StoreOptions, TopicConfig};
     use kafka_protocol::records::{
         Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
