@@ -29,6 +29,11 @@ fn open(dir: &Path) -> LogStore {
 }
 
 fn batch_of(n: usize, tag: usize) -> Bytes {
+    batch_at_time(n, tag, 1_000 + tag as i64)
+}
+
+/// `n` records keyed `key-<tag>`, every one stamped `timestamp`.
+fn batch_at_time(n: usize, tag: usize, timestamp: i64) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -40,7 +45,7 @@ fn batch_of(n: usize, tag: usize) -> Bytes {
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             sequence: i as i32, // offset - sequence constant: one batch for all records
-            timestamp: 1_000 + tag as i64,
+            timestamp,
             key: Some(Bytes::from(format!("key-{tag}"))),
             value: Some(Bytes::from(format!("value-{tag}-{i}-{}", "p".repeat(40)))),
             headers: Default::default(),
@@ -262,42 +267,12 @@ async fn lookups_by_offset_and_time_agree_with_a_scan() {
             .unwrap();
         assert_eq!(found, Some(((max * 3) as i64, timestamp_of(max))));
     }
-    fn batch_at(tag: usize) -> Bytes {
-        let records: Vec<Record> = (0..3)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: i as i32,
-                timestamp: timestamp_of(tag),
-                key: Some(Bytes::from(format!("key-{tag}"))),
-                value: Some(Bytes::from(format!("value-{tag}-{i}-{}", "p".repeat(40)))),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut raw = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut raw,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        raw.freeze()
-    }
     let dir = common::TempDir::new("lookups");
     let store = open(dir.path());
     store.create_topic("t", 1, BTreeMap::new(), false).unwrap();
     let batches = 150;
     for tag in 0..batches {
-        store.produce("t", 0, batch_at(tag)).await.unwrap();
+        store.produce("t", 0, batch_at_time(3, tag, timestamp_of(tag))).await.unwrap();
         if tag % 50 == 49 {
             check(&store, tag + 1);
         }
