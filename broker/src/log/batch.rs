@@ -187,6 +187,24 @@ pub fn whole_batches_len(buf: &[u8]) -> usize {
     pos
 }
 
+/// Records in the whole batches at the start of `batches` (a fetch response's record set); a trailing partial
+/// batch is not counted.
+pub fn count_records(mut batches: &[u8]) -> u64 {
+    // batchLength sits at bytes 8..12 and recordCount at 57..61 of a v2 batch.
+    let mut records = 0;
+    while batches.len() >= 61 {
+        let length = i32::from_be_bytes([batches[8], batches[9], batches[10], batches[11]]);
+        let total = usize::try_from(length).unwrap_or(0) + LOG_OVERHEAD;
+        if length <= 0 || total > batches.len() {
+            break;
+        }
+        let count = i32::from_be_bytes([batches[57], batches[58], batches[59], batches[60]]);
+        records += u64::try_from(count).unwrap_or(0);
+        batches = &batches[total..];
+    }
+    records
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -275,22 +293,4 @@ pub(crate) mod tests {
         two.extend_from_slice(&batch[..batch.len() - 5]);
         assert_eq!(whole_batches_len(&two), batch.len());
     }
-}
-
-/// Records in the whole batches at the start of `batches` (a fetch response's record set); a trailing partial
-/// batch is not counted.
-pub fn count_records(mut batches: &[u8]) -> u64 {
-    // batchLength sits at bytes 8..12 and recordCount at 57..61 of a v2 batch.
-    let mut records = 0;
-    while batches.len() >= 61 {
-        let length = i32::from_be_bytes([batches[8], batches[9], batches[10], batches[11]]);
-        let total = usize::try_from(length).unwrap_or(0) + LOG_OVERHEAD;
-        if length <= 0 || total > batches.len() {
-            break;
-        }
-        let count = i32::from_be_bytes([batches[57], batches[58], batches[59], batches[60]]);
-        records += u64::try_from(count).unwrap_or(0);
-        batches = &batches[total..];
-    }
-    records
 }
