@@ -61,8 +61,45 @@ impl Num {
                 };
             }
         }
-        Num::from_f64(text.parse::<f64>().unwrap_or(0.0))
+        let value = short_decimal(text).unwrap_or_else(|| text.parse::<f64>().unwrap_or(0.0));
+        Num::from_f64(value)
     }
+}
+
+/// Exact powers of ten as `f64` (every one up to 10^22 is representable).
+const POW10: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The value of a plain decimal (`-123.45`, no exponent) of at most 15 digits, without the general parser:
+/// digits and power of ten are both exact as `f64`, so their quotient is the correctly rounded value, the one
+/// `str::parse` gives (Clinger's fast path). `None` for anything else.
+fn short_decimal(text: &str) -> Option<f64> {
+    let (negative, digits) = match text.as_bytes() {
+        [b'-', rest @ ..] => (true, rest),
+        all => (false, all),
+    };
+    if digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut count, mut point) = (0u64, 0usize, None);
+    for (i, &c) in digits.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + u64::from(c - b'0');
+                count += 1;
+            }
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    // At most 15 digits: below 2^53, exact.
+    if count == 0 || count > 15 {
+        return None;
+    }
+    let fraction = point.map_or(0, |p| digits.len() - p - 1);
+    let value = mantissa as f64 / POW10[fraction];
+    Some(if negative { -value } else { value })
 }
 
 #[cfg(test)]
@@ -85,6 +122,43 @@ mod tests {
             Num::from_text("9007199254740992").key
         );
         assert_ne!(Num::from_text("0.1").key, Num::from_text("0.10000001").key);
+    }
+
+    /// The short path gives what the general parser gives, bit for bit.
+    #[test]
+    fn short_decimals_parse_exactly() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let digits = (state % 10_u64.pow((state >> 40) as u32 % 16)).to_string();
+            let point = (state >> 50) as usize % (digits.len() + 1);
+            let mut text = format!("{}.{}", &digits[..point], &digits[point..]);
+            if text.starts_with('.') {
+                text.insert(0, '0');
+            }
+            if text.ends_with('.') {
+                text.pop();
+            }
+            if state & 1 == 1 {
+                text.insert(0, '-');
+            }
+            let want: f64 = text.parse().unwrap();
+            if let Some(got) = short_decimal(&text) {
+                assert_eq!(got.to_bits(), want.to_bits(), "{text}");
+            }
+        }
+        for text in ["0.1", "-0.0", "1234.56", "999999999999999", "0.00000000000001", "4999.99"] {
+            assert_eq!(
+                short_decimal(text).map(f64::to_bits),
+                Some(text.parse::<f64>().unwrap().to_bits()),
+                "{text}"
+            );
+        }
+        for text in ["1e5", "1.5E2", "1234567890123456", "0.1234567890123456", "."] {
+            assert_eq!(short_decimal(text), None, "{text}");
+        }
     }
 
     #[test]
