@@ -149,14 +149,27 @@ mod tests {
                 assert_eq!(got.to_bits(), want.to_bits(), "{text}");
             }
         }
-        for text in ["0.1", "-0.0", "1234.56", "999999999999999", "0.00000000000001", "4999.99"] {
+        for text in [
+            "0.1",
+            "-0.0",
+            "1234.56",
+            "999999999999999",
+            "0.00000000000001",
+            "4999.99",
+        ] {
             assert_eq!(
                 short_decimal(text).map(f64::to_bits),
                 Some(text.parse::<f64>().unwrap().to_bits()),
                 "{text}"
             );
         }
-        for text in ["1e5", "1.5E2", "1234567890123456", "0.1234567890123456", "."] {
+        for text in [
+            "1e5",
+            "1.5E2",
+            "1234567890123456",
+            "0.1234567890123456",
+            ".",
+        ] {
             assert_eq!(short_decimal(text), None, "{text}");
         }
     }

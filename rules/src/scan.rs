@@ -125,9 +125,7 @@ impl Children {
             self.few
                 .iter()
                 .find(|c| {
-                    c.len == key.len()
-                        && c.head == head
-                        && (c.len <= 8 || c.key[8..] == key[8..])
+                    c.len == key.len() && c.head == head && (c.len <= 8 || c.key[8..] == key[8..])
                 })
                 .map(|c| c.node)
         } else {
@@ -320,7 +318,9 @@ pub(crate) fn scan<'a>(
     // A SIMD validator (AVX2 or SSE4.2, chosen at run time); std's, slower on these documents, runs only on
     // invalid input, to say where the first invalid byte is.
     let text = simdutf8::basic::from_utf8(bytes).map_err(|_| EventError::Utf8 {
-        offset: std::str::from_utf8(bytes).err().map_or(0, |e| e.valid_up_to()),
+        offset: std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to()),
     })?;
     elements.reset();
     let mut s = Scanner {
@@ -434,7 +434,8 @@ fn quote_or_backslash_in_word(w: &[u8]) -> Option<usize> {
     let backslash = x ^ (ONES * u64::from(b'\\'));
     // High bit set where a byte is zero (a quote or backslash in `x`); the lowest flagged byte is exact (borrows
     // only flag bytes above a true hit).
-    let hits = ((quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH;
+    let hits =
+        ((quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH;
     (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
 }
 
@@ -862,7 +863,9 @@ mod tests {
     /// The one-word search finds exactly the first quote or backslash of eight bytes.
     #[test]
     fn word_search_agrees_with_a_byte_loop() {
-        let alphabet = [b'a', b'"', b'\\', 0x00, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff];
+        let alphabet = [
+            b'a', b'"', b'\\', 0x00, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff,
+        ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..100_000 {
             let w: Vec<u8> = (0..8)
