@@ -20,6 +20,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed={}", wit.display());
 
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
@@ -64,6 +65,33 @@ fn main() {
     }
     src.push_str("];\n");
     std::fs::write(out_dir.join("guests.rs"), src).expect("writing guests.rs");
+}
+
+/// rustup installs the targets `rust-toolchain.toml` names only when it installs the toolchain itself; a machine
+/// whose stable toolchain was already there lacks wasm32-wasip2. Add it here, so `cargo build` and `cargo test`
+/// work on such a machine without a manual step.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    if libdir.is_some_and(|dir| dir.is_dir()) {
+        return;
+    }
+    let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") else {
+        return; // not under rustup: the guest build below fails with the hint to install the target
+    };
+    println!("cargo:warning=installing the wasm32-wasip2 target for {toolchain} (rustup target add)");
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2", "--toolchain", &toolchain])
+        .status()
+        .is_ok_and(|status| status.success());
+    if !added {
+        println!("cargo:warning=`rustup target add wasm32-wasip2` failed; the guest build needs that target");
+    }
 }
 
 /// `<target>/wasm-guests`, where `<target>` is the outer build's target dir (OUT_DIR is
