@@ -7,9 +7,7 @@
 //! - `BENCH_RECORDS`: records per run (default 200000);
 //! - `BENCH_ONLY=idempotence`: only that comparison, alternating busbar and the ceiling round by round
 //!   (`BENCH_ROUNDS`, default 5), medians;
-//! - `BENCH_ONLY=consume`: the same for consuming. Not usable yet: librdkafka's consumer reports
-//!   MessageSizeTooLarge on the ceiling's Fetch answers (being investigated), so the full run still measures
-//!   busbar's consume alone;
+//! - `BENCH_ONLY=consume`: the same for consuming (the full run measures it too);
 //! - `BENCH_BASELINE`: with `BENCH_ONLY=consume`, a second `broker-server` binary run alongside;
 //! - `BENCH_CONSUMER` / `BENCH_PRODUCER`: extra librdkafka settings for the consumer / producer, as
 //!   `key=value,key=value`.
@@ -422,13 +420,10 @@ async fn all(dir: &Path, records: usize) {
             "| produce at half that rate, {partitions} partition(s): latency | p50 {:.2} ms, p99 {:.2} ms | | |",
             h.p50_ms, h.p99_ms
         );
-        let mbs = tokio::task::spawn_blocking({
-            let topic = topic.clone();
-            move || consume(addr, &topic, partitions, records)
-        })
-        .await
-        .unwrap();
-        println!("| consume from page cache, {partitions} partition(s) | {mbs:.0} MB/s | | |");
+        let os_dir = dir.join("os");
+        let (runs, batch) =
+            consume_vs_ceiling(&[(addr, &os_dir)], &topic, partitions, records, rounds()).await;
+        consume_row(partitions, &runs, batch);
     }
     create(addr, "fsync-os", 6).await;
     let os = produce(addr, "fsync-os", 6, records, 8, None).await;

@@ -272,7 +272,10 @@ async fn lookups_by_offset_and_time_agree_with_a_scan() {
     store.create_topic("t", 1, BTreeMap::new(), false).unwrap();
     let batches = 150;
     for tag in 0..batches {
-        store.produce("t", 0, batch_at_time(3, tag, timestamp_of(tag))).await.unwrap();
+        store
+            .produce("t", 0, batch_at_time(3, tag, timestamp_of(tag)))
+            .await
+            .unwrap();
         if tag % 50 == 49 {
             check(&store, tag + 1);
         }

@@ -101,7 +101,9 @@ fn batch(records: usize, record_bytes: usize) -> Bytes {
             producer_epoch: -1,
             timestamp_type: TimestampType::Creation,
             offset: i,
-            sequence: -1,
+            // kafka-protocol's encoder starts a new batch whenever `offset - sequence` changes; keeping it
+            // constant makes this one batch (base sequence -1, as a producer without idempotence writes).
+            sequence: i - 1,
             timestamp: 1_700_000_000_000,
             key: None,
             value: Some(value.clone()),

@@ -59,8 +59,10 @@ pub struct PartitionIo {
 impl PartitionIo {
     /// Counts a fetch's whole batches.
     pub(crate) fn read(&self, batches: &[u8]) {
-        self.bytes_out.fetch_add(batches.len() as u64, Ordering::Relaxed);
-        self.records_out.fetch_add(batch::count_records(batches), Ordering::Relaxed);
+        self.bytes_out
+            .fetch_add(batches.len() as u64, Ordering::Relaxed);
+        self.records_out
+            .fetch_add(batch::count_records(batches), Ordering::Relaxed);
     }
 }
 
@@ -227,8 +229,13 @@ impl Partition {
         active.append(&data, &headers)?;
         let file = Arc::clone(active.file());
         self.io.bytes_in.fetch_add(total as u64, Ordering::Relaxed);
-        let records: i64 = batches.iter().map(|(h, _)| i64::from(h.record_count.max(0))).sum();
-        self.io.records_in.fetch_add(records as u64, Ordering::Relaxed);
+        let records: i64 = batches
+            .iter()
+            .map(|(h, _)| i64::from(h.record_count.max(0)))
+            .sum();
+        self.io
+            .records_in
+            .fetch_add(records as u64, Ordering::Relaxed);
         if let Some(updates) = producer_updates {
             self.producers.apply(updates, now_ms);
         }

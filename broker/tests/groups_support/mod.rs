@@ -197,17 +197,32 @@ impl Ledger {
         partitions: i32,
         within: Duration,
     ) -> BTreeMap<usize, BTreeSet<i32>> {
+        self.wait_exact_cover_by(None, partitions, within)
+    }
+
+    /// Like [`Ledger::wait_exact_cover`], and with `members` workers holding partitions when given (a member
+    /// still joining leaves the others an exact cover of their own meanwhile).
+    pub fn wait_exact_cover_by(
+        &self,
+        members: Option<usize>,
+        partitions: i32,
+        within: Duration,
+    ) -> BTreeMap<usize, BTreeSet<i32>> {
         let deadline = Instant::now() + within;
         loop {
             let a = self.assignments.lock().unwrap().clone();
             let all: Vec<i32> = a.values().flatten().copied().collect();
             let unique: BTreeSet<i32> = all.iter().copied().collect();
-            if all.len() == partitions as usize && unique == (0..partitions).collect() {
+            let holders = a.values().filter(|p| !p.is_empty()).count();
+            if all.len() == partitions as usize
+                && unique == (0..partitions).collect()
+                && members.is_none_or(|m| m == holders)
+            {
                 return a;
             }
             assert!(
                 Instant::now() < deadline,
-                "assignments never covered all {partitions} partitions once: {a:?}"
+                "assignments never covered all {partitions} partitions once (by {members:?} members): {a:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -229,6 +244,19 @@ impl Worker {
         topic: &str,
         extra: &[(&str, &str)],
         ledger: Arc<Ledger>,
+    ) -> Worker {
+        Self::start_paced(id, addr, group, topic, extra, ledger, Duration::ZERO)
+    }
+
+    /// Like [`Worker::start`], taking at least `pace` per record, so a test can act while records are left.
+    pub fn start_paced(
+        id: usize,
+        addr: SocketAddr,
+        group: &str,
+        topic: &str,
+        extra: &[(&str, &str)],
+        ledger: Arc<Ledger>,
+        pace: Duration,
     ) -> Worker {
         let mut c = client(addr);
         c.set("group.id", group)
@@ -256,6 +284,9 @@ impl Worker {
                     // partition's next owner then starts from the last accepted commit.
                     if consumer.commit(&tpl, CommitMode::Sync).is_ok() {
                         ledger.record(m.partition(), m.offset());
+                    }
+                    if !pace.is_zero() {
+                        std::thread::sleep(pace);
                     }
                 }
             }
