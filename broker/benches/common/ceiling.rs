@@ -103,7 +103,7 @@ fn batch(records: usize, record_bytes: usize) -> Bytes {
             offset: i,
             // kafka-protocol's encoder starts a new batch whenever `offset - sequence` changes; keeping it
             // constant makes this one batch (base sequence -1, as a producer without idempotence writes).
-            sequence: i - 1,
+            sequence: i as i32 - 1,
             timestamp: 1_700_000_000_000,
             key: None,
             value: Some(value.clone()),
