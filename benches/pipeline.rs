@@ -4,18 +4,21 @@
 //! `--forwarder`). For each, the CPU time its process spent per delivered event is reported beside the rate: on a
 //! machine whose cores the clients and the receiver share, it is the figure other load disturbs least.
 //!
-//! Run: `cargo bench --bench pipeline` (`BENCH_SECONDS` sets each throughput phase's length, default 10).
+//! Run: `cargo bench --bench pipeline` (`BENCH_SECONDS` sets each throughput phase's length, default 10;
+//! `BENCH_ROUNDS` the rounds, default 3).
 //!
-//! Phases, each against the same real HTTP receiver in this process:
+//! Setups, all running at once against the same real HTTP receiver in this process: the forwarder; busbar with
+//! 1 rule; the same with a scraper reading `/metrics` every second (the API's cost on the data path); busbar with
+//! 1,000 rules (one matches, 999 near misses on the same fields); with `BUSBAR_BASELINE=<binary>`, another busbar
+//! build with 1 rule. Their throughput phases alternate round by round, so drift of the machine hits them alike,
+//! and each figure is the median of its rounds. Phases:
 //! - throughput: 64 concurrent keep-alive clients post ~1 KB JSON events as fast as they are accepted; the figure
 //!   is events delivered to the receiver per second (busbar: after each was durable on the bus, matched, sent);
-//! - latency: an open-loop 2,000 events/s for 5 s; webhook-accepted to target-received, p50/p99/max;
-//! - with 1 rule, throughput again, alternating three phases with a scraper reading `/metrics` every second and
-//!   two more without (the API's cost on the data path; medians of three each);
-//! - the same throughput with 1,000 rules loaded (one matches, 999 near misses on the same fields).
+//! - latency, once per setup after the rounds and a 1 s pause: an open-loop 2,000 events/s for 5 s;
+//!   webhook-accepted to target-received, p50/p99/max.
 //!
 //! `BENCH_TASKS` sets the HTTP target's instances (default 1; each has up to 32 requests in flight).
-//! `BUSBAR_BIN` runs another busbar binary than the one built with the bench (to compare two builds).
+//! `BUSBAR_BIN` runs another busbar binary than the one built with the bench.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -138,9 +141,26 @@ fn pipeline(target: SocketAddr, rules: usize, tasks: u32) -> serde_json::Value {
     })
 }
 
-fn start_busbar(file: &Path, data: &Path) -> (Child, SocketAddr) {
-    // `BUSBAR_BIN` runs another build of busbar under the same bench (to compare two builds in one session).
-    let bin = std::env::var("BUSBAR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_busbar").to_owned());
+/// One setup under test: a server process and what was measured of it.
+struct Setup {
+    name: String,
+    child: Child,
+    addr: SocketAddr,
+    /// Whether a scraper reads its `/metrics` during its throughput phases.
+    scraped: bool,
+    rates: Vec<f64>,
+    cpu: Vec<f64>,
+    latency: (u64, u64, u64),
+    rss: f64,
+}
+
+impl Setup {
+    fn new(name: &str, child: Child, addr: SocketAddr, scraped: bool) -> Self {
+        Self { name: name.to_owned(), child, addr, scraped, rates: Vec::new(), cpu: Vec::new(), latency: (0, 0, 0), rss: 0.0 }
+    }
+}
+
+fn start_busbar(bin: &str, file: &Path, data: &Path) -> (Child, SocketAddr) {
     let mut child = Command::new(bin)
         .arg("serve")
         .arg(file)
@@ -321,91 +341,93 @@ fn main() {
         return;
     }
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let rounds: usize = std::env::var("BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async move {
         let origin = Instant::now();
         let (receiver, target) = start_receiver(origin).await;
         let dir = tempfile::tempdir().unwrap();
-        let mut rows = Vec::new();
-
-        let (mut forwarder_child, forwarder) = spawn_forwarder(target);
-        let _ = throughput(forwarder, &receiver, 1).await;
-        let (base, base_cpu) = measured(forwarder, &receiver, seconds, Some(forwarder_child.id())).await;
-        eprintln!("forwarder: {base:.0} events/s, {base_cpu:.1} us of its CPU per event");
-        let base_latency = latency(forwarder, &receiver).await;
-        eprintln!("forwarder latency: {base_latency:?} us");
-        let forwarder_rss = rss_mb(forwarder_child.id());
-        let _ = forwarder_child.kill();
-        let _ = forwarder_child.wait();
-        rows.push(("forwarder (axum + reqwest, no durability)".to_owned(), base, base_latency, forwarder_rss, base_cpu));
-
         let tasks: u32 = std::env::var("BENCH_TASKS").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let bin = std::env::var("BUSBAR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_busbar").to_owned());
+
+        // Every setup runs at once (idle ones cost nothing), and their throughput phases alternate round by round,
+        // so that drift of the machine (other load, CPU taken by the hypervisor) hits them alike; medians.
+        let mut setups: Vec<Setup> = Vec::new();
+        let (child, addr) = spawn_forwarder(target);
+        setups.push(Setup::new("forwarder (axum + reqwest, no durability)", child, addr, false));
         for rules in [1usize, 1000] {
             let file = dir.path().join(format!("bench-{rules}.json"));
             std::fs::write(&file, serde_json::to_vec(&pipeline(target, rules, tasks)).unwrap()).unwrap();
-            let (mut child, webhook) = start_busbar(&file, &dir.path().join(format!("data-{rules}")));
-            // Warm up: connections, compiled components, the bus topic.
-            let _ = throughput(webhook, &receiver, 1).await;
-            let (rate, cpu_us) = measured(webhook, &receiver, seconds, Some(child.id())).await;
-            eprintln!("busbar, {rules} rules: {rate:.0} events/s, {cpu_us:.1} us of busbar CPU per event");
-            let lat = latency(webhook, &receiver).await;
-            eprintln!("busbar, {rules} rules latency: {lat:?} us");
-            let rss = rss_mb(child.id());
+            let (child, addr) = start_busbar(&bin, &file, &dir.path().join(format!("data-{rules}")));
             let name = if rules == 1 { "busbar serve, 1 rule".to_owned() } else { format!("busbar serve, {rules} rules") };
-            rows.push((name, rate, lat, rss, cpu_us));
+            setups.push(Setup::new(&name, child, addr, false));
             if rules == 1 {
-                // The API's cost on the data path: the same process, alternating phases without and with a
-                // scraper reading /metrics every second (as Prometheus would), three of each; medians compared,
-                // so that the machine's drift over the run hits both sides alike.
-                let (mut plain, mut scraped) = (vec![rate], Vec::new());
-                let (mut plain_cpu, mut scraped_cpu) = (vec![cpu_us], Vec::new());
-                for round in 0..3 {
-                    let scraping = Arc::new(std::sync::atomic::AtomicBool::new(true));
-                    let scraper = tokio::spawn(scrape(webhook, scraping.clone()));
-                    let (with, with_cpu) = measured(webhook, &receiver, seconds, Some(child.id())).await;
-                    scraping.store(false, Ordering::Relaxed);
-                    let scrapes = scraper.await.unwrap();
-                    scraped.push(with);
-                    scraped_cpu.push(with_cpu);
-                    if round < 2 {
-                        let (rate, cpu) = measured(webhook, &receiver, seconds, Some(child.id())).await;
-                        plain.push(rate);
-                        plain_cpu.push(cpu);
-                    }
-                    eprintln!("busbar, 1 rule, /metrics scraped ({scrapes} scrapes): {with:.0} events/s");
-                }
-                let with_rate = median(&mut scraped);
-                rows[1].1 = median(&mut plain);
-                rows[1].4 = median(&mut plain_cpu);
-                let lat = latency(webhook, &receiver).await;
-                eprintln!("busbar, 1 rule: {:?} without, {:?} with the scraper", plain, scraped);
-                let with_cpu = median(&mut scraped_cpu);
-                rows.push(("busbar serve, 1 rule, /metrics scraped every second".to_owned(), with_rate, lat, rss_mb(child.id()), with_cpu));
+                // The API's cost on the data path: the same process with a scraper reading /metrics every second,
+                // as Prometheus would.
+                let (child, addr) = start_busbar(&bin, &file, &dir.path().join("data-1-scraped"));
+                setups.push(Setup::new("busbar serve, 1 rule, /metrics scraped every second", child, addr, true));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+        }
+        // `BUSBAR_BASELINE`: another busbar build (say, of an earlier commit) with the 1-rule pipeline, in the rounds.
+        if let Ok(baseline) = std::env::var("BUSBAR_BASELINE") {
+            let file = dir.path().join("bench-1.json");
+            let (child, addr) = start_busbar(&baseline, &file, &dir.path().join("data-baseline"));
+            setups.push(Setup::new("BUSBAR_BASELINE build, 1 rule", child, addr, false));
+        }
+        for setup in &setups {
+            // Warm up: connections, compiled components, the bus topic.
+            let _ = throughput(setup.addr, &receiver, 1).await;
+        }
+        for round in 0..rounds {
+            for setup in &mut setups {
+                let scraping = Arc::new(std::sync::atomic::AtomicBool::new(setup.scraped));
+                let scraper = tokio::spawn(scrape(setup.addr, scraping.clone()));
+                let (rate, cpu) = measured(setup.addr, &receiver, seconds, Some(setup.child.id())).await;
+                scraping.store(false, Ordering::Relaxed);
+                let _ = scraper.await;
+                eprintln!("round {round}: {}: {rate:.0} events/s, {cpu:.1} us CPU per event", setup.name);
+                setup.rates.push(rate);
+                setup.cpu.push(cpu);
+            }
+        }
+        for setup in &mut setups {
+            // Let the last throughput phase's backlog drain before measuring latency at a steady rate.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            setup.latency = latency(setup.addr, &receiver).await;
+            setup.rss = rss_mb(setup.child.id());
+            eprintln!("{}: latency {:?} us; runs {:?} events/s", setup.name, setup.latency, setup.rates);
         }
 
+        let base = median(&mut setups[0].rates.clone());
         println!();
         println!(
-            "webhook -> rules -> HTTP target, ~1 KB events, {CLIENTS} clients, {seconds} s per throughput phase, target tasks {tasks}"
+            "webhook -> rules -> HTTP target, ~1 KB events, {CLIENTS} clients, {seconds} s per throughput phase, \
+             {rounds} alternating rounds (medians), target tasks {tasks}"
         );
         println!("| setup | events/s | vs forwarder | CPU µs/event (server process) | p50 ms @2k/s | p99 ms @2k/s | max ms | RSS MB |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-        for (name, rate, (p50, p99, max), rss, cpu_us) in &rows {
+        let mut medians = Vec::new();
+        for setup in &mut setups {
+            let rate = median(&mut setup.rates.clone());
+            let cpu = median(&mut setup.cpu.clone());
+            let (p50, p99, max) = setup.latency;
+            medians.push(rate);
             println!(
-                "| {name} | {rate:.0} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {} |",
+                "| {} | {rate:.0} | {:.2} | {cpu:.1} | {:.2} | {:.2} | {:.1} | {:.0} |",
+                setup.name,
                 rate / base,
-                if *cpu_us > 0.0 { format!("{cpu_us:.1}") } else { "-".into() },
-                *p50 as f64 / 1000.0,
-                *p99 as f64 / 1000.0,
-                *max as f64 / 1000.0,
-                if *rss > 0.0 { format!("{rss:.0}") } else { "-".into() }
+                p50 as f64 / 1000.0,
+                p99 as f64 / 1000.0,
+                max as f64 / 1000.0,
+                setup.rss
             );
         }
-        let (one, scraped, thousand) = (rows[1].1, rows[2].1, rows[3].1);
         println!();
-        println!("/metrics scraped every second vs not: {:.3}x throughput (medians of three phases each)", scraped / one);
-        println!("1,000 rules vs 1 rule: {:.3}x throughput", thousand / one);
+        println!("/metrics scraped every second vs not: {:.3}x throughput", medians[2] / medians[1]);
+        println!("1,000 rules vs 1 rule: {:.3}x throughput", medians[3] / medians[1]);
+        for setup in &mut setups {
+            let _ = setup.child.kill();
+            let _ = setup.child.wait();
+        }
     });
 }

@@ -221,6 +221,19 @@ async fn unreadable_bodies_are_answered_4xx_with_the_reason() {
     )
     .await;
     rejected(s, &b, &e, 400, "/id");
+    // Without a key pointer a JSON body is only checked, not built into a value: the same answers, and a good
+    // body becomes the payload byte for byte.
+    let mut unkeyed = webhook(json!({})).await;
+    let (s, b, e) = send(&mut unkeyed, &[("content-type", "application/json")], b"{\"id\": 1,").await;
+    rejected(s, &b, &e, 400, "not valid JSON");
+    let (s, b, e) = send(&mut unkeyed, &[], b" \n").await;
+    rejected(s, &b, &e, 400, "empty");
+    let body = b"{ \"id\" : 1, \"tags\": [\"a\"] }";
+    let (s, _, e) = send(&mut unkeyed, &[("content-type", "application/json")], body).await;
+    assert_eq!(s, 202);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].payload, body.to_vec(), "the payload is the body as it came");
+    assert_eq!(e[0].key, None);
     let mut get = request(&[], b"{}");
     get.method = "GET".into();
     let handled = task.handle(&get).await.expect("handle");
