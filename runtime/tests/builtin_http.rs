@@ -105,8 +105,7 @@ async fn outcomes_follow_the_status_and_carry_retry_after() {
     let connector = builtins::load_builtin(&rt, "http").await;
     let err = connector
         .validate_config(&json!({ "url": "http://x/", "api-key-unused": 1 }))
-        .err()
-        .expect("unknown");
+        .expect_err("unknown");
     assert!(err.to_string().contains("api-key-unused"), "{err}");
     let mut task = open_builtin(
         &rt,

@@ -138,13 +138,11 @@ async fn describes_a_strict_schema_and_rejects_unknown_fields() {
     }
     let err = connector
         .validate_config(&json!({ "detail_type": "x" }))
-        .err()
-        .expect("unknown field");
+        .expect_err("unknown field");
     assert!(err.to_string().contains("detail_type"), "{err}");
     let err = connector
         .validate_config(&json!({ "verify": { "scheme": "gitlab", "secret": "s" } }))
-        .err()
-        .expect("bad scheme");
+        .expect_err("bad scheme");
     assert!(err.to_string().contains("/verify"), "{err}");
     connector
         .validate_config(&json!({ "path": "/gh", "verify": { "scheme": "stripe", "secret": "s", "tolerance": 60 } }))

@@ -162,13 +162,11 @@ async fn config_errors_and_an_unreachable_database() {
     let connector = builtins::load_builtin(&rt, "sql").await;
     let err = connector
         .validate_config(&json!({ "connection": "db", "dialect": "oracle", "table": "t", "columns": { "a": "$.a" } }))
-        .err()
-        .expect("bad dialect");
+        .expect_err("bad dialect");
     assert!(err.to_string().contains("/dialect"), "{err}");
     let err = connector
         .validate_config(&json!({ "connection": "db", "dialect": "postgres", "table": "t; drop table x", "columns": { "a": "$.a" } }))
-        .err()
-        .expect("bad table");
+        .expect_err("bad table");
     assert!(err.to_string().contains("/table"), "{err}");
     let err = rt
         .open(

@@ -87,13 +87,13 @@ async fn a_source_cannot_be_written_and_a_sink_cannot_be_polled() {
     let rt = common::runtime();
     let sink = common::load(&rt, "probe-sink").await;
     let mut task = common::open(&rt, &sink, "s", json!({ "label": "a" }), Grants::default(), Limits::default()).await;
-    let err = task.poll(None, 1).await.err().expect("sinks are not polled");
+    let err = task.poll(None, 1).await.expect_err("sinks are not polled");
     assert!(matches!(err, Error::WrongKind { .. }), "{err}");
     let source = common::load(&rt, "probe-source").await;
     let mut task = common::open(&rt, &source, "p", json!({}), Grants::default(), Limits::default()).await;
     let result = task.poll(Some("count 5"), 3).await.expect("poll");
     assert_eq!(result.events.len(), 3);
     assert_eq!(result.cursor.as_deref(), Some("count 2"));
-    let err = task.write(&[common::event(b"x")]).await.err().expect("sources are not written");
+    let err = task.write(&[common::event(b"x")]).await.expect_err("sources are not written");
     assert!(matches!(err, Error::WrongKind { .. }), "{err}");
 }

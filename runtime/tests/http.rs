@@ -59,7 +59,7 @@ async fn granted_hosts_are_reachable_and_others_are_denied() {
 
     // Same host, another port: denied before anything leaves the host.
     let (other_port, other_hits) = server().await;
-    let err = task.poll(Some(&format!("http http://127.0.0.1:{other_port}/")), 1).await.err().expect("denied");
+    let err = task.poll(Some(&format!("http http://127.0.0.1:{other_port}/")), 1).await.expect_err("denied");
     match err {
         Error::Connector { message, .. } => assert!(message.contains("HTTP request denied"), "{message}"),
         other => panic!("expected a connector error, got {other}"),
@@ -68,7 +68,7 @@ async fn granted_hosts_are_reachable_and_others_are_denied() {
 
     // No grants at all: denied too.
     let mut task = common::open(&rt, &source, "nohttp", json!({}), Grants::default(), Limits::default()).await;
-    let err = task.poll(Some(&format!("http http://127.0.0.1:{port}/")), 1).await.err().expect("denied");
+    let err = task.poll(Some(&format!("http http://127.0.0.1:{port}/")), 1).await.expect_err("denied");
     assert!(err.to_string().contains("HTTP request denied"), "{err}");
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }

@@ -43,7 +43,7 @@ async fn an_endless_loop_is_stopped_by_the_deadline() {
     let limits = common::fast_limits();
     let mut task = common::open(&rt, &sink, "looper", json!({ "label": "a" }), Grants::default(), limits).await;
     let started = Instant::now();
-    let err = task.write(&[common::event(b"!loop")]).await.err().expect("the loop must be stopped");
+    let err = task.write(&[common::event(b"!loop")]).await.expect_err("the loop must be stopped");
     let elapsed = started.elapsed();
     match err {
         Error::Failed { failure, .. } => {
@@ -64,7 +64,7 @@ async fn allocating_past_the_cap_is_stopped() {
     // Under the cap: fine.
     let out = task.write(&[common::event(b"!alloc 8388608")]).await.expect("8 MiB fits");
     assert!(matches!(out[..], [Outcome::Ok]));
-    let err = task.write(&[common::event(b"!alloc 67108864")]).await.err().expect("64 MiB must not fit");
+    let err = task.write(&[common::event(b"!alloc 67108864")]).await.expect_err("64 MiB must not fit");
     match err {
         Error::Failed { failure, .. } => {
             assert_eq!(failure.kind, FailureKind::MemoryLimit, "{failure}");
@@ -81,7 +81,7 @@ async fn a_trap_is_reported_with_backtrace_and_restarted_with_backoff() {
     let limits = common::fast_limits(); // backoff 300 ms, doubling
     let mut task = common::open(&rt, &sink, "trapper", json!({ "label": "a" }), Grants::default(), limits).await;
 
-    let err = task.write(&[common::event(b"!trap boom")]).await.err().expect("trap");
+    let err = task.write(&[common::event(b"!trap boom")]).await.expect_err("trap");
     let failure = match err {
         Error::Failed { failure, .. } => failure,
         other => panic!("expected a trap, got {other}"),
@@ -92,7 +92,7 @@ async fn a_trap_is_reported_with_backtrace_and_restarted_with_backoff() {
     assert!(failure.message.contains("probe_sink"), "backtrace names the guest's functions: {failure}");
 
     // Immediately after: backing off, with the reason.
-    let err = task.write(&[common::event(b"ok")]).await.err().expect("backing off");
+    let err = task.write(&[common::event(b"ok")]).await.expect_err("backing off");
     match &err {
         Error::BackingOff { retry_in_ms, failure, .. } => {
             assert!(*retry_in_ms > 0 && *retry_in_ms <= 300, "{err}");
@@ -112,10 +112,10 @@ async fn a_trap_is_reported_with_backtrace_and_restarted_with_backoff() {
     assert!(matches!(task.status().state, State::Running));
 
     // Two failures in a row: the second backoff is twice the first.
-    task.write(&[common::event(b"!trap again")]).await.err().expect("trap");
+    task.write(&[common::event(b"!trap again")]).await.expect_err("trap");
     tokio::time::sleep(Duration::from_millis(320)).await;
-    task.write(&[common::event(b"!trap and again")]).await.err().expect("trap after restart");
-    match task.write(&[common::event(b"ok")]).await.err().expect("backing off") {
+    task.write(&[common::event(b"!trap and again")]).await.expect_err("trap after restart");
+    match task.write(&[common::event(b"ok")]).await.expect_err("backing off") {
         Error::BackingOff { retry_in_ms, .. } => assert!(retry_in_ms > 300 && retry_in_ms <= 600, "{retry_in_ms}"),
         other => panic!("expected BackingOff, got {other}"),
     }
@@ -137,7 +137,7 @@ async fn misbehaving_guests_do_not_disturb_a_neighbour() {
 
     let started = Instant::now();
     let looping = async {
-        let err = bad.write(&[common::event(b"!loop")]).await.err().expect("stopped");
+        let err = bad.write(&[common::event(b"!loop")]).await.expect_err("stopped");
         (started.elapsed(), err)
     };
     let neighbour = async {
@@ -158,9 +158,9 @@ async fn misbehaving_guests_do_not_disturb_a_neighbour() {
 
     // A memory hog and a trap beside it change nothing for the neighbour either.
     bad.restart().await.expect("restart");
-    bad.write(&[common::event(b"!alloc 67108864")]).await.err().expect("memory cap");
+    bad.write(&[common::event(b"!alloc 67108864")]).await.expect_err("memory cap");
     tokio::time::sleep(Duration::from_millis(320)).await;
-    bad.write(&[common::event(b"!trap x")]).await.err().expect("trap");
+    bad.write(&[common::event(b"!trap x")]).await.expect_err("trap");
     let out = good.write(&[common::event(b"still fine")]).await.expect("neighbour");
     assert!(matches!(out[..], [Outcome::Ok]));
     assert_eq!(good.status().restarts, 0);

@@ -51,8 +51,7 @@ async fn scenario(db: &str, url: String, param_sql: &str) {
         &format!("sql-tx {db} insert into {table} values (3, 'x', 0);insert into {table} values (1, 'dup', 0)"),
     )
     .await
-    .err()
-    .expect("duplicate key");
+    .expect_err("duplicate key");
     match err {
         Error::Connector { message, retryable, .. } => {
             assert!(message.contains("Query"), "{message}");
@@ -73,7 +72,7 @@ async fn scenario(db: &str, url: String, param_sql: &str) {
     assert_eq!(row[5], json!({ "bytes": [0, 255] }));
 
     // A configured but ungranted connection, and an unknown one.
-    let err = run(&mut task, "sql other select 1").await.err().expect("not granted");
+    let err = run(&mut task, "sql other select 1").await.expect_err("not granted");
     assert!(err.to_string().contains("was not granted the SQL connection \\\"other\\\""), "{err}");
     run(&mut task, &format!("sql-tx {db} drop table {table}")).await.expect("drop");
 }
@@ -125,7 +124,7 @@ async fn a_grant_for_an_unconfigured_connection_is_rejected_at_open() {
 #[tokio::test]
 async fn an_unreachable_database_is_a_retryable_error() {
     let mut task = source_with("down", "postgres://postgres@127.0.0.1:1/test".into(), &["down"]).await;
-    match run(&mut task, "sql down select 1").await.err().expect("unreachable") {
+    match run(&mut task, "sql down select 1").await.expect_err("unreachable") {
         Error::Connector { retryable, message, .. } => {
             assert!(retryable, "{message}");
             assert!(message.contains("Unavailable"), "{message}");
