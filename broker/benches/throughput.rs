@@ -20,7 +20,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use common::ceiling;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -512,9 +511,6 @@ async fn idempotence(dir: &Path, records: usize) {
 /// (sequence checks, duplicate lookup, producer state update), alternating rounds, median per batch.
 fn append_cost(dir: &Path) -> (f64, f64) {
     use busbar_broker::{LogStore, StoreOptions, TopicConfig};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
     const BATCHES: usize = 2_000;
     let store = LogStore::open(StoreOptions {
         data_dir: dir.to_owned(),
@@ -522,35 +518,9 @@ fn append_cost(dir: &Path) -> (f64, f64) {
         defaults: TopicConfig::default(),
     })
     .unwrap();
-    let batch = |producer_id: i64, seq: i32| {
-        let records: Vec<Record> = (0..100)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id,
-                producer_epoch: if producer_id < 0 { -1 } else { 0 },
-                timestamp_type: TimestampType::Creation,
-                offset: i,
-                sequence: if producer_id < 0 { -1 } else { seq + i as i32 },
-                timestamp: 1_700_000_000_000,
-                key: None,
-                value: Some(bytes::Bytes::from(vec![b'x'; RECORD])),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        };
-        RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-        buf.freeze()
-    };
-    let plain_batch = batch(-1, -1);
+    let plain_batch = common::batch(100, RECORD, None);
     let idempotent: Vec<bytes::Bytes> = (0..5 * BATCHES)
-        .map(|i| batch(7, (i * 100) as i32))
+        .map(|i| common::batch(100, RECORD, Some((7, (i * 100) as i32))))
         .collect();
     let mut plain = Vec::new();
     let mut checked = Vec::new();

@@ -26,9 +26,6 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The versions this server implements (a subset of busbar's, so clients speak the same versions to both).
@@ -65,7 +62,7 @@ pub async fn start(serve: Serve) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
     let batch_records = serve.batch_records.max(1);
     let fetchable = std::sync::Arc::new(Fetchable {
-        batch: batch(batch_records, serve.record_bytes),
+        batch: super::batch(batch_records, serve.record_bytes, None),
         batch_records: batch_records as i64,
         high_watermark: serve.records_per_partition.div_ceil(batch_records) as i64
             * batch_records as i64,
@@ -86,37 +83,6 @@ pub async fn start(serve: Serve) -> SocketAddr {
         }
     });
     addr
-}
-
-/// One batch of `records` records of `record_bytes` bytes each, as a producer without keys writes them.
-fn batch(records: usize, record_bytes: usize) -> Bytes {
-    let value = Bytes::from(vec![b'x'; record_bytes]);
-    let records: Vec<Record> = (0..records as i64)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            // kafka-protocol's encoder starts a new batch whenever `offset - sequence` changes; keeping it
-            // constant makes this one batch (base sequence -1, as a producer without idempotence writes).
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &records, &options).unwrap();
-    buf.freeze()
 }
 
 struct Conn {
