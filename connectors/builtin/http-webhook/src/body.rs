@@ -43,6 +43,12 @@ pub struct CloudEvent {
 
 const CE_CORE: [&str; 5] = ["id", "source", "type", "time", "specversion"];
 
+/// Whether fields of a plain JSON body are read: by a key pointer, or for Slack's challenge. Otherwise [`parse`]
+/// only checks such a body.
+pub fn reads_fields(config: &Config) -> bool {
+    config.key.is_some() || matches!(config.verify, Some(crate::config::Verify::Slack { .. }))
+}
+
 /// Reads a request body. `need_value`: whether the caller reads fields of a plain JSON body (a key pointer,
 /// Slack's challenge); without that, such a body is only checked.
 pub fn parse(headers: &[Header], body: &[u8], need_value: bool) -> Result<Parsed, Rejected> {
@@ -262,12 +268,7 @@ pub fn to_events(
         Parsed::Plain(..) | Parsed::CheckedJson => {
             let (value, body_is_json) = match parsed {
                 Parsed::Plain(value, body_is_json) => (value, body_is_json),
-                // Parsed only for a key pointer, which a caller asking for no value should not have.
-                _ if config.key.is_some() => (
-                    serde_json::from_slice(body)
-                        .map_err(|e| format!("the body is not valid JSON: {e}"))?,
-                    true,
-                ),
+                // Only without a key pointer (`reads_fields`): nothing below reads the value.
                 _ => (Value::Null, true),
             };
             let detail_type = config

@@ -83,9 +83,7 @@ impl Webhook {
         {
             return reject(401, reason);
         }
-        // Only a key pointer and Slack's challenge read the fields of a plain JSON body.
-        let need_value =
-            self.config.key.is_some() || matches!(self.config.verify, Some(Verify::Slack { .. }));
+        let need_value = body::reads_fields(&self.config);
         let parsed = match body::parse(&request.headers, &request.body, need_value) {
             Ok(parsed) => parsed,
             Err(body::Rejected { status, reason }) => return reject(status, reason),
