@@ -10,6 +10,8 @@ use crate::error::EventError;
 use crate::eval::Leaf;
 use crate::number::Num;
 
+mod stops;
+
 /// serde_json's default nesting limit (127 nested arrays and objects): deeper input is refused rather than
 /// risking the stack, and a record is valid for the matcher exactly when it is valid for serde_json.
 pub(crate) const MAX_DEPTH: usize = 127;
@@ -284,6 +286,8 @@ pub(crate) struct Elements {
     pub(crate) at_root: bool,
     /// Per open object, the keys read so far: (path node, range of the leaves its value produced).
     keys: Vec<(u32, u32, u32)>,
+    /// Where strings can end (`stops.rs`).
+    stops: Vec<u64>,
 }
 
 impl Elements {
@@ -323,120 +327,45 @@ pub(crate) fn scan<'a>(
             .map_or(0, |e| e.valid_up_to()),
     })?;
     elements.reset();
+    let mut stops = std::mem::take(&mut elements.stops);
+    stops::string_stops(bytes, &mut stops);
     let mut s = Scanner {
         text,
         b: bytes,
-        controls: has_control_bytes(bytes),
+        stops: &stops,
         i: 0,
         table,
         out,
         elements,
         element: 0,
     };
-    s.ws();
-    if s.peek() != Some(b'{') {
-        let found = match s.peek() {
-            None => "nothing",
-            Some(b'[') => "an array",
-            Some(b'"') => "a string",
-            Some(b't' | b'f') => "a boolean",
-            Some(b'n') => "null",
-            Some(_) => "a number or invalid JSON",
-        };
-        return Err(EventError::NotAnObject { found });
-    }
-    s.object(0, ROOT)?;
-    s.ws();
-    if s.i != s.b.len() {
-        return Err(s.err("trailing characters after the event object"));
-    }
-    Ok(())
+    let result = s.document();
+    elements.stops = stops;
+    result
 }
 
-/// Bytes that end a run of plain string content: the closing quote, an escape, a control character (invalid).
-const STRING_STOP: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 0x20 {
-        t[c] = true;
-        c += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
-/// The first byte at or after `i` that ends a run of plain string content, eight bytes at a time (most strings
-/// are too short for a SIMD search to pay for its setup).
-fn find_string_stop(b: &[u8], mut i: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        // Per byte: high bit set where the byte is zero (quote, backslash) or below 0x20 (control). The lowest
-        // flagged byte is exact (borrows only flag bytes above a true hit).
-        let hits = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGH;
-        if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
+impl Scanner<'_, '_> {
+    /// The whole document: one object, whitespace around it.
+    fn document(&mut self) -> Result<(), EventError> {
+        self.ws();
+        if self.peek() != Some(b'{') {
+            let found = match self.peek() {
+                None => "nothing",
+                Some(b'[') => "an array",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                Some(b'n') => "null",
+                Some(_) => "a number or invalid JSON",
+            };
+            return Err(EventError::NotAnObject { found });
         }
-        i += 8;
+        self.object(0, ROOT)?;
+        self.ws();
+        if self.i != self.b.len() {
+            return Err(self.err("trailing characters after the event object"));
+        }
+        Ok(())
     }
-    b.get(i..)?
-        .iter()
-        .position(|&c| STRING_STOP[c as usize])
-        .map(|p| i + p)
-}
-
-/// Whether any byte is below 0x20 (a control character: whitespace between tokens, or invalid inside a string).
-/// One branch-free pass; when it says no, which it does for compact JSON, strings can end only at a quote or a
-/// backslash and [`quote_or_backslash`] finds those a vector at a time.
-fn has_control_bytes(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = b.chunks_exact(8);
-    let mut acc = 0;
-    for w in &mut words {
-        let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
-        // A byte's high bit is set here when it is below 0x20, or when it is 0x20 and borrowed from by a lower
-        // byte that is below 0x20: never without a real control byte in the word.
-        acc |= x.wrapping_sub(ONES * 0x20) & !x;
-    }
-    acc & HIGH != 0 || words.remainder().iter().any(|&c| c < 0x20)
-}
-
-/// The first `"` or `\` in `h`: SSE2 (part of every x86-64 CPU) through memchr's safe API, 16 bytes per step.
-/// Callers pass the rest of the document, so even a short string is found by one vector compare.
-#[cfg(target_arch = "x86_64")]
-fn quote_or_backslash(h: &[u8]) -> Option<usize> {
-    match memchr::arch::x86_64::sse2::memchr::Two::new(b'"', b'\\') {
-        Some(finder) => finder.find(h),
-        None => memchr::memchr2(b'"', b'\\', h),
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn quote_or_backslash(h: &[u8]) -> Option<usize> {
-    memchr::memchr2(b'"', b'\\', h)
-}
-
-/// The first `"` or `\\` among eight bytes.
-#[inline]
-fn quote_or_backslash_in_word(w: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let x = u64::from_le_bytes(w.try_into().expect("eight bytes"));
-    let quote = x ^ (ONES * u64::from(b'"'));
-    let backslash = x ^ (ONES * u64::from(b'\\'));
-    // High bit set where a byte is zero (a quote or backslash in `x`); the lowest flagged byte is exact (borrows
-    // only flag bytes above a true hit).
-    let hits =
-        ((quote.wrapping_sub(ONES) & !quote) | (backslash.wrapping_sub(ONES) & !backslash)) & HIGH;
-    (hits != 0).then(|| (hits.trailing_zeros() / 8) as usize)
 }
 
 /// The value of four hex digits at `at`, if there are four.
@@ -451,9 +380,7 @@ fn hex4(b: &[u8], at: usize) -> Option<u16> {
 struct Scanner<'a, 't> {
     text: &'a str,
     b: &'a [u8],
-    /// The document holds a byte below 0x20 somewhere, so string ends are searched with the check for control
-    /// characters (see [`has_control_bytes`]).
-    controls: bool,
+    stops: &'t [u64],
     i: usize,
     table: &'t PathTable,
     out: &'t mut Vec<Found<'a>>,
@@ -756,40 +683,23 @@ impl<'a> Scanner<'a, '_> {
     #[inline]
     fn string_end(&mut self) -> Result<(usize, usize, bool), EventError> {
         let start = self.i + 1;
-        // Fast path, for a document without control bytes: the first quote or backslash is the end unless it is
-        // a backslash. The search is a chain of dependent loads string after string, so it is kept short: most
-        // keys and many values end within eight bytes, found in one word without a call; the rest by a vector
-        // search.
-        if !self.controls {
-            let stop = match self.b.get(start..start + 8) {
-                Some(w) => match quote_or_backslash_in_word(w) {
-                    Some(p) => Some(start + p),
-                    None => quote_or_backslash(&self.b[start + 8..]).map(|p| start + 8 + p),
-                },
-                None => quote_or_backslash(&self.b[start..]).map(|p| start + p),
-            };
-            if let Some(j) = stop
-                && self.b[j] == b'"'
-            {
-                self.i = j + 1;
-                return Ok((start, j, false));
-            }
+        // Most strings end at their first stop, a quote.
+        if let Some(j) = stops::next_stop(self.stops, start)
+            && self.b[j] == b'"'
+        {
+            self.i = j + 1;
+            return Ok((start, j, false));
         }
         self.string_end_checked(start)
     }
 
-    /// [`Self::string_end`] for strings with escapes, or in a document with control bytes (each stop is checked).
+    /// [`Self::string_end`] for strings with escapes, control characters or no end.
     #[inline(never)]
     fn string_end_checked(&mut self, start: usize) -> Result<(usize, usize, bool), EventError> {
         let mut i = start;
         let mut escaped = false;
         loop {
-            let stop = if self.controls {
-                find_string_stop(self.b, i)
-            } else {
-                quote_or_backslash(&self.b[i..]).map(|p| i + p)
-            };
-            let Some(j) = stop else {
+            let Some(j) = stops::next_stop(self.stops, i) else {
                 self.i = self.b.len();
                 return Err(self.err("unterminated string"));
             };
@@ -853,68 +763,5 @@ impl<'a> Scanner<'a, '_> {
                 offset: at,
                 message: "invalid \\u escape (unpaired surrogate)",
             })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The one-word search finds exactly the first quote or backslash of eight bytes.
-    #[test]
-    fn word_search_agrees_with_a_byte_loop() {
-        let alphabet = [
-            b'a', b'"', b'\\', 0x00, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff,
-        ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        for _ in 0..100_000 {
-            let w: Vec<u8> = (0..8)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    alphabet[(state % alphabet.len() as u64) as usize]
-                })
-                .collect();
-            let want = w.iter().position(|&c| c == b'"' || c == b'\\');
-            assert_eq!(quote_or_backslash_in_word(&w), want, "{w:?}");
-        }
-    }
-
-    /// The eight-bytes-at-a-time search finds exactly the first quote, backslash or control byte.
-    #[test]
-    fn string_stop_agrees_with_a_byte_loop() {
-        let alphabet = [
-            b'a', b'"', b'\\', 0x00, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff, b'!', b'#',
-        ];
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        for len in 0..40 {
-            for _ in 0..200 {
-                let bytes: Vec<u8> = (0..len)
-                    .map(|_| {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        // Mostly plain bytes, so that stops land anywhere.
-                        if state.is_multiple_of(5) {
-                            alphabet[(state / 5 % alphabet.len() as u64) as usize]
-                        } else {
-                            b'a'
-                        }
-                    })
-                    .collect();
-                for start in 0..=len {
-                    let want = bytes[start..]
-                        .iter()
-                        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-                        .map(|p| start + p);
-                    assert_eq!(
-                        find_string_stop(&bytes, start),
-                        want,
-                        "{bytes:?} from {start}"
-                    );
-                }
-            }
-        }
     }
 }

@@ -1,7 +1,6 @@
-//! The scanner's two ways of finding where a string ends: a vector search for the first quote or backslash when
-//! the document holds no byte below 0x20 (compact JSON), and a byte-checking search otherwise. Every input runs
-//! both ways (as given, and with a newline after the closing brace, which switches to the checked search) and
-//! must give serde_json's verdict and, when valid, the per-rule evaluator's matches.
+//! Where the scanner's strings end: every input runs as given and with a newline after the closing brace (a
+//! control byte outside any string, which a string search must tell apart from one inside a string), and must
+//! give serde_json's verdict and, when valid, the per-rule evaluator's matches.
 
 use busbar_rules::{Event, Matcher, MatcherBuilder, Pattern, PatternOptions};
 use serde_json::{Value, json};
@@ -124,8 +123,8 @@ fn bad_strings_are_rejected_wherever_they_are() {
     );
 }
 
-/// Every position of a quote, escape or control byte in strings of every length around the vector width, in a
-/// read and in a skipped value, and at the very end of the document (shorter than one vector).
+/// Every position of a quote, escape or control byte in strings of every length around the word and block
+/// widths, in a read and in a skipped value, and at the very end of the document.
 #[test]
 fn string_ends_at_every_offset() {
     let r = [json!({"a": [{"prefix": "x"}]}), json!({"z": [1]})];
@@ -144,6 +143,28 @@ fn string_ends_at_every_offset() {
                     doc.extend_from_slice(b"\":\"");
                     doc.extend_from_slice(&content);
                     doc.extend_from_slice(b"\"}");
+                    check(&r, &doc);
+                }
+            }
+        }
+    }
+}
+
+/// Strings starting at every offset of the scanner's 64-byte blocks, past the first block, with a quote, escape
+/// or control byte at every position, so that block edges fall inside, before and after each of them.
+#[test]
+fn strings_across_block_edges() {
+    let r = [json!({"a": [{"prefix": "x"}]}), json!({"z": [1]})];
+    for pad in 60..130 {
+        for at in 0..=16 {
+            for special in [&b"\\\""[..], b"\\\\", b"\\u0041", b"\x05", b"\"", b"\\"] {
+                let mut content = vec![b'x'; 16];
+                content.splice(at..at, special.iter().copied());
+                for key in ["a", "skip"] {
+                    let mut doc =
+                        format!("{{\"pad\":\"{}\",\"{key}\":\"", "p".repeat(pad)).into_bytes();
+                    doc.extend_from_slice(&content);
+                    doc.extend_from_slice(b"\",\"z\":1}");
                     check(&r, &doc);
                 }
             }
