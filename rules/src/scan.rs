@@ -377,6 +377,53 @@ fn hex4(b: &[u8], at: usize) -> Option<u16> {
     u16::from_str_radix(digits, 16).ok()
 }
 
+/// Past the whitespace at `i`.
+#[inline(always)]
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Past `word` (`true`, `false` or `null`), if it is at `i`.
+#[inline(always)]
+fn word_end(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
+    b[i..].starts_with(word).then_some(i + word.len())
+}
+
+/// Past the digits at `i`.
+#[inline(always)]
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    i
+}
+
+/// Past the number at `i`, if it is valid and plain: no exponent and at most 300 characters, so certainly
+/// within `f64`'s range (others are left to `Scanner::number`).
+#[inline(always)]
+fn plain_number_end(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start + usize::from(b[start] == b'-');
+    match *b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits_end(b, i + 1),
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        if !b.get(i + 1)?.is_ascii_digit() {
+            return None;
+        }
+        i = digits_end(b, i + 2);
+    }
+    match b.get(i) {
+        Some(b'e' | b'E') => None,
+        _ if i - start > 300 => None,
+        _ => Some(i),
+    }
+}
+
 struct Scanner<'a, 't> {
     text: &'a str,
     b: &'a [u8],
@@ -418,7 +465,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     /// An object at the path node `node`, below which some needed path lies, so its keys are looked up.
-    /// (Other objects are skipped by [`Self::skip_container`].)
+    /// (Other objects are skipped by [`Self::skip`].)
     fn object(&mut self, depth: usize, node: u32) -> Result<(), EventError> {
         if depth >= MAX_DEPTH {
             return Err(EventError::TooDeep {
@@ -567,15 +614,45 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// Skip any value, checking its grammar. Scalars are skipped here (inlined into the loops over skipped
-    /// objects and arrays), containers by [`Self::skip_container`].
-    #[inline]
+    /// Skip any value, checking its grammar. Skipped values are most of a typical event, so plain ones (no
+    /// escapes, exponents or very deep nesting) are passed over by [`Self::value_end`], with the position in a
+    /// register and no error to build; anything else, invalid input included, goes to [`Self::skip_checked`],
+    /// which handles every case and says exactly where the input is wrong.
+    #[inline(always)]
     fn skip(&mut self, depth: usize) -> Result<(), EventError> {
+        match self.value_end(self.i, depth) {
+            Some(end) => {
+                self.i = end;
+                Ok(())
+            }
+            None => self.skip_checked(depth),
+        }
+    }
+
+    /// Past the value at `i` (after any whitespace) at nesting depth `depth`, if it is valid and plain.
+    #[inline(always)]
+    fn value_end(&self, i: usize, depth: usize) -> Option<usize> {
+        let b = self.b;
+        let i = ws(b, i);
+        match *b.get(i)? {
+            b'"' => self.string_after(i),
+            b'{' | b'[' => self.container_end(i, depth),
+            b'-' | b'0'..=b'9' => plain_number_end(b, i),
+            b't' => word_end(b, i, b"true"),
+            b'f' => word_end(b, i, b"false"),
+            b'n' => word_end(b, i, b"null"),
+            _ => None,
+        }
+    }
+
+    /// [`Self::skip`] for every input.
+    #[inline(never)]
+    fn skip_checked(&mut self, depth: usize) -> Result<(), EventError> {
         self.ws();
         match self.peek() {
             Some(b'"') => self.skip_string(),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b'{' | b'[') => self.skip_container(depth),
+            Some(b'{' | b'[') => self.skip_container_checked(depth),
             Some(b't') => self.literal(b"true", Leaf::Null).map(drop),
             Some(b'f') => self.literal(b"false", Leaf::Null).map(drop),
             Some(b'n') => self.literal(b"null", Leaf::Null).map(drop),
@@ -583,9 +660,97 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// Skip the object or array at `self.i`, checking its grammar.
+    /// Past the object or array at `i`, if it is valid and plain (see [`Self::skip`]): one loop over its
+    /// tokens with the open containers kept as bits, rather than a call per value.
     #[inline(never)]
-    fn skip_container(&mut self, depth: usize) -> Result<(), EventError> {
+    fn container_end(&self, i: usize, depth: usize) -> Option<usize> {
+        let b = self.b;
+        let mut i = i;
+        // The containers open inside the skipped one (it included), innermost in bit 0: set for an object.
+        let mut level = 0;
+        let mut objects = 0u64;
+        let max_level = MAX_DEPTH.saturating_sub(depth).min(64);
+        loop {
+            // A value starts at `i`.
+            match *b.get(i)? {
+                b'"' => i = self.string_after(i)?,
+                open @ (b'{' | b'[') => {
+                    if level == max_level {
+                        return None;
+                    }
+                    i = ws(b, i + 1);
+                    // '}' and ']' are two past '{' and '['.
+                    if *b.get(i)? == open + 2 {
+                        i += 1;
+                    } else {
+                        level += 1;
+                        objects = objects << 1 | u64::from(open == b'{');
+                        if open == b'{' {
+                            i = self.key(i)?;
+                        }
+                        continue;
+                    }
+                }
+                b'-' | b'0'..=b'9' => i = plain_number_end(b, i)?,
+                b't' => i = word_end(b, i, b"true")?,
+                b'f' => i = word_end(b, i, b"false")?,
+                b'n' => i = word_end(b, i, b"null")?,
+                _ => return None,
+            }
+            // After a value: close containers until a comma leads to the next value.
+            loop {
+                if level == 0 {
+                    return Some(i);
+                }
+                i = ws(b, i);
+                let c = *b.get(i)?;
+                if objects & 1 == 1 {
+                    if c == b',' {
+                        i = self.key(i + 1)?;
+                        break;
+                    }
+                    if c != b'}' {
+                        return None;
+                    }
+                } else {
+                    if c == b',' {
+                        i = ws(b, i + 1);
+                        break;
+                    }
+                    if c != b']' {
+                        return None;
+                    }
+                }
+                i += 1;
+                level -= 1;
+                objects >>= 1;
+            }
+        }
+    }
+
+    /// A key and its colon, from `i` (before any whitespace); returns where its value starts.
+    #[inline(always)]
+    fn key(&self, i: usize) -> Option<usize> {
+        let i = ws(self.b, i);
+        if *self.b.get(i)? != b'"' {
+            return None;
+        }
+        let i = ws(self.b, self.string_after(i)?);
+        if *self.b.get(i)? != b':' {
+            return None;
+        }
+        Some(ws(self.b, i + 1))
+    }
+
+    /// Just past the string whose opening quote is at `i`, if it holds no escape or control character.
+    #[inline(always)]
+    fn string_after(&self, i: usize) -> Option<usize> {
+        let j = stops::next_stop(self.stops, i + 1)?;
+        (self.b[j] == b'"').then_some(j + 1)
+    }
+
+    /// Skip the object or array at `self.i`, checking its grammar: [`Self::skip_checked`] for containers.
+    fn skip_container_checked(&mut self, depth: usize) -> Result<(), EventError> {
         if depth >= MAX_DEPTH {
             return Err(EventError::TooDeep {
                 offset: self.i,

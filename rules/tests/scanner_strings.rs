@@ -1,6 +1,7 @@
-//! Where the scanner's strings end: every input runs as given and with a newline after the closing brace (a
-//! control byte outside any string, which a string search must tell apart from one inside a string), and must
-//! give serde_json's verdict and, when valid, the per-rule evaluator's matches.
+//! The scanner against serde_json: where strings end, and values passed over unread (plain ones by a fast loop
+//! that hands anything unusual or invalid to a checking one). Every input runs as given and with a newline
+//! after the closing brace (a control byte outside any string, which a string search must tell apart from one
+//! inside a string), and must give serde_json's verdict and, when valid, the per-rule evaluator's matches.
 
 use busbar_rules::{Event, Matcher, MatcherBuilder, Pattern, PatternOptions};
 use serde_json::{Value, json};
@@ -188,7 +189,7 @@ fn dotted_and_empty_keys_still_reach_their_paths() {
 #[test]
 fn deep_nesting_in_skipped_and_read_values() {
     let r = rules();
-    for depth in [1, 64, 125, 126, 127, 128, 300] {
+    for depth in [1, 63, 64, 65, 125, 126, 127, 128, 300] {
         for key in ["skip", "a", "o"] {
             let doc = format!(
                 "{{\"{key}\":{}\"x\\\"y\"{}}}",
@@ -202,6 +203,21 @@ fn deep_nesting_in_skipped_and_read_values() {
                 "}".repeat(depth)
             );
             check(&r, doc.as_bytes());
+            // Plain values (no escapes), the innermost container empty: the limit counts it too.
+            for inner in ["[]", "{}", "1"] {
+                let doc = format!(
+                    "{{\"{key}\":{}{inner}{}}}",
+                    "[".repeat(depth),
+                    "]".repeat(depth)
+                );
+                check(&r, doc.as_bytes());
+                let doc = format!(
+                    "{{\"{key}\":{}{inner}{}}}",
+                    "{\"q\":".repeat(depth),
+                    "}".repeat(depth)
+                );
+                check(&r, doc.as_bytes());
+            }
             // Unbalanced: one closing bracket short.
             let doc = format!(
                 "{{\"{key}\":{}1{}}}",
@@ -209,6 +225,110 @@ fn deep_nesting_in_skipped_and_read_values() {
                 "]".repeat(depth - 1)
             );
             assert_eq!(check(&r, doc.as_bytes()), None);
+        }
+    }
+}
+
+/// A small random generator (xorshift), so that failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Random JSON, mostly valid: every kind of value, numbers and literals valid and not, whitespace or none
+/// between tokens.
+fn random_value(r: &mut Rng, depth: usize, out: &mut String) {
+    const SPACE: &[&str] = &["", "", "", " ", "\n", "\t ", "\r\n"];
+    out.push_str(r.pick(SPACE));
+    match r.below(if depth > 4 { 3 } else { 5 }) {
+        0 => out.push_str(r.pick(&[
+            r#""""#,
+            r#""x""#,
+            r#""plain words""#,
+            r#""a\"b""#,
+            r#""\\""#,
+            r#""\u00e9""#,
+            r#""é""#,
+        ])),
+        1 => out.push_str(r.pick(&[
+            "0", "-1", "12.5", "283.8", "1e5", "-0.0e-3", "1E+2", "3.0e2", "01", "1.", "-", ".5",
+            "1e", "+1", "-a", "1.e3", "00", "1e400",
+        ])),
+        2 => out.push_str(r.pick(&["true", "false", "null", "tru", "nul", "falsy", "True"])),
+        3 => {
+            out.push('[');
+            for k in 0..r.below(4) {
+                if k > 0 {
+                    out.push(',');
+                }
+                random_value(r, depth + 1, out);
+            }
+            out.push_str(r.pick(SPACE));
+            out.push(']');
+        }
+        _ => {
+            out.push('{');
+            for k in 0..r.below(4) {
+                if k > 0 {
+                    out.push(',');
+                }
+                out.push_str(r.pick(SPACE));
+                out.push_str(r.pick(&[r#""k""#, r#""a""#, r#""sku""#, r#""\"q""#, r#""""#]));
+                out.push_str(r.pick(SPACE));
+                out.push(':');
+                random_value(r, depth + 1, out);
+            }
+            out.push_str(r.pick(SPACE));
+            out.push('}');
+        }
+    }
+    out.push_str(r.pick(SPACE));
+}
+
+/// Random values, some with one byte dropped, changed or added, under a key no rule reads (skipped) and inside
+/// an array under a key one does (read), followed by a field a rule reads: the scanner must agree with
+/// serde_json on validity and, after skipping, still find the field.
+#[test]
+fn skipped_values_agree_with_serde_json() {
+    let r = [
+        json!({"a": ["xy"]}),
+        json!({"a": [{"prefix": "x"}], "z": [1]}),
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..20_000 {
+        let mut value = String::new();
+        random_value(&mut rng, 0, &mut value);
+        let mut value = value.into_bytes();
+        const EDITS: &[u8] = b",:[]{}\" 0a\\-.e";
+        if rng.below(3) == 0 && !value.is_empty() {
+            let at = rng.below(value.len());
+            match rng.below(3) {
+                0 => {
+                    value.remove(at);
+                }
+                1 => value[at] = EDITS[rng.below(EDITS.len())],
+                _ => value.insert(at, EDITS[rng.below(EDITS.len())]),
+            }
+        }
+        for (before, after) in [
+            (&br#"{"skip":"#[..], &br#","a":"xy","z":1}"#[..]),
+            (br#"{"z":1,"skip":[1,"#, br#"],"a":"xy"}"#),
+            (br#"{"a":["#, br#"],"z":1}"#),
+        ] {
+            let mut doc = before.to_vec();
+            doc.extend_from_slice(&value);
+            doc.extend_from_slice(after);
+            check(&r, &doc);
         }
     }
 }

@@ -40,7 +40,7 @@ fn block_stops(block: &[u8; 64]) -> u64 {
 }
 
 /// The first stop at or after `i`, if any (`stops` from [`string_stops`]; `i` at most the document's length).
-#[inline]
+#[inline(always)]
 pub(super) fn next_stop(stops: &[u64], i: usize) -> Option<usize> {
     let mut w = i / 64;
     let bits = stops[w] >> (i % 64);
