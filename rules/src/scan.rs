@@ -50,6 +50,8 @@ struct Children {
     /// The first bytes of the children's keys (a 256-bit set): most event keys are read by no pattern, and
     /// most of those are turned away by this one test.
     firsts: [u64; 4],
+    /// The lengths of the children's keys, bit `n` for length `n` (bit 63 for 63 and longer).
+    lens: u64,
     few: Vec<Child>,
     many: FxHashMap<Box<[u8]>, u32>,
 }
@@ -106,6 +108,7 @@ impl Children {
             return;
         }
         self.firsts[usize::from(key[0] >> 6)] |= 1 << (key[0] & 63);
+        self.lens |= 1 << key.len().min(63);
         if self.many.is_empty() && self.few.len() < FEW_CHILDREN {
             self.few.push(Child {
                 len: key.len(),
@@ -118,6 +121,12 @@ impl Children {
                 .extend(self.few.drain(..).map(|c| (c.key, c.node)));
             self.many.insert(key.into(), node);
         }
+    }
+
+    /// Whether some child's key may be `len` bytes long.
+    #[inline(always)]
+    fn may_have_len(&self, len: usize) -> bool {
+        self.lens >> len.min(63) & 1 == 1
     }
 
     /// The child at `key`, whose [`head`] is `head`.
@@ -200,10 +209,19 @@ impl PathTable {
         self.child_of(node, key.as_bytes(), head(key.as_bytes()))
     }
 
-    /// [`Self::child`] for the key `b[start..end]` (without escapes) of a document.
-    #[inline]
+    /// [`Self::child`] for the key `b[start..end]` (without escapes) of a document. Most keys of an event lead
+    /// to no child, and most of those are told here, inline, by their first byte and length.
+    #[inline(always)]
     pub(crate) fn child_at(&self, node: u32, b: &[u8], start: usize, end: usize) -> Option<u32> {
-        self.child_of(node, &b[start..end], head_at(b, start, end))
+        let key = &b[start..end];
+        let children = &self.nodes[node as usize].children;
+        // As in `child_of`; a key of a length no child has can still reach a path if it holds a dot.
+        match key.first() {
+            Some(&c) if c != b'.' && !in_set(&children.firsts, c) => return None,
+            Some(_) if !children.may_have_len(key.len()) && !key.contains(&b'.') => return None,
+            _ => {}
+        }
+        self.child_of(node, key, head_at(b, start, end))
     }
 
     #[inline]
@@ -928,5 +946,76 @@ impl<'a> Scanner<'a, '_> {
                 offset: at,
                 message: "invalid \\u escape (unpaired surrogate)",
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The inline turn-away in `child_at` (first byte, length) agrees with the full lookup, dotted and empty
+    /// keys included.
+    #[test]
+    fn child_at_agrees_with_child() {
+        let mut table = PathTable::default();
+        for (field, path) in [
+            "ab",
+            "ab.cd",
+            "x.y.z",
+            "a.b",
+            "long.key.here",
+            "q",
+            "q..r",
+            ".s",
+        ]
+        .iter()
+        .enumerate()
+        {
+            table.register(path, field as u32);
+        }
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "ab.cd",
+            "ab.c",
+            "x",
+            "x.y",
+            "x.y.z",
+            "y.z",
+            "a.b",
+            "b",
+            "long",
+            "long.key",
+            "long.key.here",
+            "key.here",
+            "q",
+            "q.",
+            "q..r",
+            ".r",
+            ".s",
+            "s",
+            ".",
+            "..",
+        ];
+        let nodes: Vec<u32> = std::iter::once(ROOT)
+            .chain(
+                ["ab", "x", "x.y", "long", "long.key", "q", "q.", ""]
+                    .iter()
+                    .filter_map(|p| table.by_path.get(*p).copied()),
+            )
+            .collect();
+        for &node in &nodes {
+            for key in keys {
+                let doc = format!("\"{key}\"");
+                assert_eq!(
+                    table.child_at(node, doc.as_bytes(), 1, 1 + key.len()),
+                    table.child(node, key),
+                    "{key:?} under {}",
+                    table.nodes[node as usize].path
+                );
+            }
+        }
     }
 }
