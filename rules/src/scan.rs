@@ -221,7 +221,20 @@ impl PathTable {
             Some(_) if !children.may_have_len(key.len()) && !key.contains(&b'.') => return None,
             _ => {}
         }
-        self.child_of(node, key, head_at(b, start, end))
+        let head = head_at(b, start, end);
+        if !children.many.is_empty() {
+            return self.child_of(node, key, head);
+        }
+        // The short list, inline: a hit needs no check of the key (children are plain keys).
+        for c in &children.few {
+            if c.len == key.len() && c.head == head && (c.len <= 8 || c.key[8..] == key[8..]) {
+                return Some(c.node);
+            }
+        }
+        if !key.is_empty() && !key.contains(&b'.') {
+            return None;
+        }
+        self.dotted_child(node, key)
     }
 
     #[inline]
@@ -958,7 +971,9 @@ mod tests {
     #[test]
     fn child_at_agrees_with_child() {
         let mut table = PathTable::default();
-        for (field, path) in [
+        // `m` has more children than the short list holds.
+        let many: Vec<String> = (0..12).map(|k| format!("m.key{k}")).collect();
+        let paths = [
             "ab",
             "ab.cd",
             "x.y.z",
@@ -967,9 +982,11 @@ mod tests {
             "q",
             "q..r",
             ".s",
-        ]
-        .iter()
-        .enumerate()
+        ];
+        for (field, path) in paths
+            .into_iter()
+            .chain(many.iter().map(String::as_str))
+            .enumerate()
         {
             table.register(path, field as u32);
         }
@@ -998,13 +1015,22 @@ mod tests {
             "s",
             ".",
             "..",
+            "m",
+            "key3",
+            "key11",
+            "key12",
+            "m.key3",
+            "kex3",
         ];
-        let nodes: Vec<u32> = std::iter::once(ROOT)
-            .chain(
-                ["ab", "x", "x.y", "long", "long.key", "q", "q.", ""]
-                    .iter()
-                    .filter_map(|p| table.by_path.get(*p).copied()),
-            )
+        let nodes: Vec<u32> = ["", "ab", "x", "x.y", "long", "long.key", "q", "q.", "m"]
+            .iter()
+            .map(|p| {
+                if p.is_empty() {
+                    ROOT
+                } else {
+                    table.by_path[*p]
+                }
+            })
             .collect();
         for &node in &nodes {
             for key in keys {
