@@ -19,11 +19,55 @@ pub(super) fn string_stops(b: &[u8], out: &mut Vec<u64>) {
     *last = block_stops(&rest);
 }
 
-/// The stop bits of one 64-byte block, bit `k` for byte `k`. Written so that the compiler turns the first loop
-/// into vector compares (SSE2 on x86-64, 16 bytes per instruction, in safe code); each group of eight flags
-/// then becomes eight bits in one multiplication.
+/// The stop bits of one 64-byte block, bit `k` for byte `k`: SSE2 compares and a byte mask per 16 bytes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+#[allow(unsafe_code)]
+fn block_stops(block: &[u8; 64]) -> u64 {
+    // SAFETY: `block_stops_sse2` needs nothing but SSE2, which this build already requires of the CPU
+    // (`target_feature = "sse2"`; every x86-64 processor has it). Calling it is unsafe only because Rust
+    // checks target features per function, not per build. Done the portable way, the byte masks (SSE2's
+    // `pmovmskb`, which the compiler does not produce from safe code) cost the scanner about 850 more
+    // instructions per 1 KB event, a sixth of what it spends outside matching.
+    unsafe { block_stops_sse2(block) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn block_stops_sse2(block: &[u8; 64]) -> u64 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set_epi64x,
+        _mm_set1_epi8, _mm_xor_si128,
+    };
+    let mut bits = 0;
+    for (k, sixteen) in block.chunks_exact(16).enumerate() {
+        // Two word loads, which the compiler merges into one vector load.
+        let low = i64::from_le_bytes(sixteen[..8].try_into().expect("eight bytes"));
+        let high = i64::from_le_bytes(sixteen[8..].try_into().expect("eight bytes"));
+        let v = _mm_set_epi64x(high, low);
+        // As in `block_stops_portable`: bytes at most 0x20 once bit 1 is flipped, and backslashes.
+        let flipped = _mm_xor_si128(v, _mm_set1_epi8(0x02));
+        let quote_or_control = _mm_cmpeq_epi8(_mm_min_epu8(flipped, _mm_set1_epi8(0x20)), flipped);
+        let hit = _mm_or_si128(
+            quote_or_control,
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+        );
+        bits |= u64::from(_mm_movemask_epi8(hit) as u16) << (16 * k);
+    }
+    bits
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
 fn block_stops(block: &[u8; 64]) -> u64 {
+    block_stops_portable(block)
+}
+
+/// [`block_stops`] in safe, portable code. The first loop becomes vector compares; each group of eight flags then
+/// becomes eight bits in one multiplication.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+#[inline]
+fn block_stops_portable(block: &[u8; 64]) -> u64 {
     let mut flags = [0u8; 64];
     for (f, &c) in flags.iter_mut().zip(block) {
         // Flipping bit 1 maps the quote (0x22) to 0x20 and the control characters onto themselves, so one
@@ -107,6 +151,32 @@ mod tests {
                     assert_eq!(next_stop(&stops, start), want, "{bytes:?} from {start}");
                 }
             }
+        }
+    }
+
+    /// The portable block function (the only one on other processors) agrees with the one in use.
+    #[test]
+    fn portable_blocks_agree() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let block: [u8; 64] = std::array::from_fn(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Half the bytes from the interesting few, half anything.
+                match state % 8 {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => (state >> 8) as u8 & 0x3f,
+                    3 => 0x20 + (state >> 8) as u8 % 4,
+                    _ => (state >> 8) as u8,
+                }
+            });
+            assert_eq!(
+                block_stops_portable(&block),
+                block_stops(&block),
+                "{block:?}"
+            );
         }
     }
 
