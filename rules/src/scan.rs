@@ -66,6 +66,12 @@ struct Child {
     node: u32,
 }
 
+/// Whether an event key holds a dot. Keys are short: a plain loop beats a call to a vector search.
+#[inline(always)]
+fn has_dot(key: &[u8]) -> bool {
+    key.iter().fold(false, |dot, &c| dot | (c == b'.'))
+}
+
 /// Whether `c` is in a 256-bit set.
 #[inline]
 fn in_set(set: &[u64; 4], c: u8) -> bool {
@@ -218,7 +224,7 @@ impl PathTable {
         // As in `child_of`; a key of a length no child has can still reach a path if it holds a dot.
         match key.first() {
             Some(&c) if c != b'.' && !in_set(&children.firsts, c) => return None,
-            Some(_) if !children.may_have_len(key.len()) && !key.contains(&b'.') => return None,
+            Some(_) if !children.may_have_len(key.len()) && !has_dot(key) => return None,
             _ => {}
         }
         let head = head_at(b, start, end);
@@ -231,7 +237,7 @@ impl PathTable {
                 return Some(c.node);
             }
         }
-        if !key.is_empty() && !key.contains(&b'.') {
+        if !key.is_empty() && !has_dot(key) {
             return None;
         }
         self.dotted_child(node, key)
@@ -251,7 +257,7 @@ impl PathTable {
         if let Some(child) = n.children.get(key, head) {
             return Some(child);
         }
-        if !key.is_empty() && !key.contains(&b'.') {
+        if !key.is_empty() && !has_dot(key) {
             return None;
         }
         self.dotted_child(node, key)

@@ -7,16 +7,22 @@
 /// past the end of the document). `out` is reused between documents.
 pub(super) fn string_stops(b: &[u8], out: &mut Vec<u64>) {
     out.clear();
-    out.resize(b.len() / 64 + 1, 0);
-    let (last, whole) = out.split_last_mut().expect("at least one word");
-    let mut blocks = b.chunks_exact(64);
-    for (bits, block) in whole.iter_mut().zip(&mut blocks) {
-        *bits = block_stops(block.try_into().expect("64 bytes"));
-    }
-    // Spaces stop nothing.
-    let mut rest = [b' '; 64];
-    rest[..blocks.remainder().len()].copy_from_slice(blocks.remainder());
-    *last = block_stops(&rest);
+    let blocks = b.chunks_exact(64);
+    let rest = blocks.remainder().len();
+    out.extend(blocks.map(|block| block_stops(block.try_into().expect("64 bytes"))));
+    out.push(match b.len().checked_sub(64) {
+        // The last 64 bytes of the document, shifted so that the bytes after the last whole block come first.
+        Some(from) if rest > 0 => {
+            block_stops(b[from..].try_into().expect("64 bytes")) >> (64 - rest)
+        }
+        Some(_) => 0,
+        // A document shorter than one block, padded with spaces, which stop nothing.
+        None => {
+            let mut padded = [b' '; 64];
+            padded[..b.len()].copy_from_slice(b);
+            block_stops(&padded)
+        }
+    });
 }
 
 /// The stop bits of one 64-byte block, bit `k` for byte `k`: SSE2 compares and a byte mask per 16 bytes.
