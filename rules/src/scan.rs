@@ -666,8 +666,9 @@ impl<'a> Scanner<'a, '_> {
         }
     }
 
-    /// Past the value at `i` (after any whitespace) at nesting depth `depth`, if it is valid and plain.
-    #[inline(always)]
+    /// Past the value at `i` (after any whitespace) at nesting depth `depth`, if it is valid and plain. Kept out
+    /// of the object loop: inlined there, it left the loop short of registers, and it cost more than the call.
+    #[inline(never)]
     fn value_end(&self, i: usize, depth: usize) -> Option<usize> {
         let b = self.b;
         let i = ws(b, i);
