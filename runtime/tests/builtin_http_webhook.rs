@@ -198,6 +198,69 @@ async fn json_and_form_bodies_become_events() {
     );
 }
 
+/// The key pointer is read from the body without building the rest of it: the key must be exactly what
+/// `Value::pointer` finds in the whole body (a string as its text, anything else as JSON), and a pointer that finds
+/// nothing or null is refused with the pointer named.
+#[tokio::test]
+async fn key_pointers_find_what_the_whole_value_would() {
+    let cases: &[(&str, &str)] = &[
+        ("/customer", r#"{"customer":"c-1","total":3}"#),
+        ("/a/b/c", r#"{"x":[1,{"y":null}],"a":{"b":{"c":true,"d":1}}}"#),
+        ("/items/1/sku", r#"{"items":[{"sku":"s0"},{"sku":"s1"},{"sku":"s2"}]}"#),
+        ("/items/01", r#"{"items":["a","b"]}"#),
+        ("/items/+1", r#"{"items":["a","b"]}"#),
+        ("/items/-", r#"{"items":["a","b"]}"#),
+        ("/items/2", r#"{"items":["a","b"]}"#),
+        ("/0", r#"[7,8]"#),
+        ("/a~1b/c~0d", r#"{"a/b":{"c~d":"escaped tokens"}}"#),
+        ("/k", r#"{"k":1,"k":2}"#),
+        ("/a/b", r#"{"a":{"b":1},"a":{"c":2}}"#),
+        ("/obj", r#"{"obj":{"z":1,"a":[1,2.5,"x"]},"n":1}"#),
+        ("/n", r#"{"n":3.0e2}"#),
+        ("/big", r#"{"big":12345678901234567890}"#),
+        ("/s", r#"{"s":"quote \" and \u00e9"}"#),
+        ("/\\u0041", r#"{"\\u0041":"a key with a backslash"}"#),
+        ("/A", r#"{"\u0041":"key with an escape"}"#),
+        ("/n/x", r#"{"n":1}"#),
+        ("/s/0", r#"{"s":"abc"}"#),
+        ("/nul", r#"{"nul":null}"#),
+        ("/", r#"{"":"empty key"}"#),
+        ("/missing", r#"{"deep":{"missing":1}}"#),
+        ("", r#"{"whole":[1,"body"]}"#),
+    ];
+    for (pointer, body) in cases {
+        let mut task = webhook(json!({ "key": pointer })).await;
+        let (status, answer, events) =
+            send(&mut task, &[("content-type", "application/json")], body.as_bytes()).await;
+        let whole: Value = serde_json::from_str(body).unwrap();
+        match whole.pointer(pointer) {
+            None | Some(Value::Null) => {
+                rejected(status, &answer, &events, 400, pointer);
+            }
+            Some(found) => {
+                assert_eq!(status, 202, "{pointer} in {body}: {answer}");
+                let key = events[0].key.as_deref().expect("a key");
+                match found {
+                    Value::String(s) => assert_eq!(key, s.as_bytes(), "{pointer} in {body}"),
+                    // Anything else as JSON (an object's members in the connector's own order).
+                    other => assert_eq!(
+                        &serde_json::from_slice::<Value>(key).expect("a JSON key"),
+                        other,
+                        "{pointer} in {body}"
+                    ),
+                }
+                assert_eq!(events[0].payload, body.as_bytes(), "the body is the payload as it came");
+            }
+        }
+    }
+    // The body is still checked whole when the key comes early.
+    let mut task = webhook(json!({ "key": "/k" })).await;
+    for bad in [&br#"{"k":"v","rest":[1,2"#[..], br#"{"k":"v"} trailing"#, br#"{"k":"v","x":01}"#] {
+        let (s, b, e) = send(&mut task, &[("content-type", "application/json")], bad).await;
+        rejected(s, &b, &e, 400, "not valid JSON");
+    }
+}
+
 #[tokio::test]
 async fn unreadable_bodies_are_answered_4xx_with_the_reason() {
     let mut task = webhook(json!({ "key": "/id" })).await;

@@ -5,6 +5,8 @@
 
 use base64::Engine as _;
 use busbar_connector_sdk::{Event, Header};
+use serde::Deserialize as _;
+use serde::de::DeserializeSeed as _;
 use serde_json::{Map, Value};
 
 use crate::config::Config;
@@ -26,9 +28,10 @@ pub enum Parsed {
     /// An ordinary body as JSON, and whether the body itself is that JSON (then it becomes the payload as it
     /// came, instead of being written out again).
     Plain(Value, bool),
-    /// A JSON body checked without building its value, because nothing reads its fields: it becomes the payload
-    /// as it came. Building the value costs several times the check for a 1 KB body.
-    CheckedJson,
+    /// A JSON body checked without building its value, because nothing reads its fields but the key pointer: it
+    /// becomes the payload as it came, and only the value at the key pointer (if any) was built. Building the
+    /// whole value costs several times the check for a 1 KB body.
+    CheckedJson(Option<Value>),
     CloudEvents(Vec<CloudEvent>),
 }
 
@@ -43,15 +46,29 @@ pub struct CloudEvent {
 
 const CE_CORE: [&str; 5] = ["id", "source", "type", "time", "specversion"];
 
-/// Whether fields of a plain JSON body are read: by a key pointer, or for Slack's challenge. Otherwise [`parse`]
-/// only checks such a body.
-pub fn reads_fields(config: &Config) -> bool {
-    config.key.is_some() || matches!(config.verify, Some(crate::config::Verify::Slack { .. }))
+/// What of a plain JSON body the webhook reads.
+#[derive(Clone, Copy)]
+pub enum Reads<'a> {
+    /// Nothing: the body is only checked.
+    Nothing,
+    /// The value at this JSON pointer (the key), which is all that is built.
+    Pointer(&'a str),
+    /// The whole value: Slack's challenge, or a key pointer to the whole body (`""`).
+    Everything,
 }
 
-/// Reads a request body. `need_value`: whether the caller reads fields of a plain JSON body (a key pointer,
-/// Slack's challenge); without that, such a body is only checked.
-pub fn parse(headers: &[Header], body: &[u8], need_value: bool) -> Result<Parsed, Rejected> {
+/// What [`parse`] has to build of a plain JSON body for this config.
+pub fn reads(config: &Config) -> Reads<'_> {
+    match (&config.key, &config.verify) {
+        (_, Some(crate::config::Verify::Slack { .. })) => Reads::Everything,
+        (Some(pointer), _) if pointer.is_empty() => Reads::Everything,
+        (Some(pointer), _) => Reads::Pointer(pointer),
+        (None, _) => Reads::Nothing,
+    }
+}
+
+/// Reads a request body, building of a plain JSON body only what `reads` says.
+pub fn parse(headers: &[Header], body: &[u8], reads: Reads) -> Result<Parsed, Rejected> {
     let header = |name: &str| {
         headers
             .iter()
@@ -109,10 +126,11 @@ pub fn parse(headers: &[Header], body: &[u8], need_value: bool) -> Result<Parsed
             )),
             _ => Err(bad("a CloudEvents batch must be a JSON array of events")),
         },
-        other if is_json(other) && !need_value => {
-            check_json(body)?;
-            Ok(Parsed::CheckedJson)
-        }
+        other if is_json(other) => match reads {
+            Reads::Nothing => check_json_at(body, None).map(Parsed::CheckedJson),
+            Reads::Pointer(pointer) => check_json_at(body, Some(pointer)).map(Parsed::CheckedJson),
+            Reads::Everything => Ok(Parsed::Plain(json(body)?, true)),
+        },
         other => {
             let value = data(other, body)?;
             Ok(Parsed::Plain(value, is_json(other)))
@@ -154,14 +172,142 @@ fn json(body: &[u8]) -> Result<Value, Rejected> {
     serde_json::from_slice(body).map_err(not_json)
 }
 
-/// What [`json`] checks, without building the value.
-fn check_json(body: &[u8]) -> Result<(), Rejected> {
+/// What [`json`] checks, building only the value at `pointer` (RFC 6901), if there is one: `None` when the
+/// pointer finds nothing, as [`Value::pointer`] would on the whole value.
+fn check_json_at(body: &[u8], pointer: Option<&str>) -> Result<Option<Value>, Rejected> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad(EMPTY));
     }
-    serde_json::from_slice::<serde::de::IgnoredAny>(body)
-        .map(drop)
-        .map_err(not_json)
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = match pointer {
+        None => {
+            serde::de::IgnoredAny::deserialize(&mut de).map_err(not_json)?;
+            None
+        }
+        Some(pointer) => {
+            // The pointer's tokens, unescaped (`~1` is `/`, `~0` is `~`); a pointer not starting with `/` finds
+            // nothing, as in `Value::pointer`, but the body is still checked.
+            let tokens: Option<Vec<String>> = pointer.strip_prefix('/').map(|rest| {
+                rest.split('/')
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                    .collect()
+            });
+            match &tokens {
+                Some(tokens) => At { path: tokens }.deserialize(&mut de).map_err(not_json)?,
+                None => {
+                    serde::de::IgnoredAny::deserialize(&mut de).map_err(not_json)?;
+                    None
+                }
+            }
+        }
+    };
+    de.end().map_err(not_json)?;
+    Ok(found)
+}
+
+/// Deserializes a document, building only the value at the rest of a JSON pointer and skipping the rest.
+struct At<'a> {
+    path: &'a [String],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for At<'_> {
+    type Value = Option<Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Option<Value>, D::Error> {
+        if self.path.is_empty() {
+            Value::deserialize(d).map(Some)
+        } else {
+            d.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for At<'_> {
+    type Value = Option<Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    // A scalar where the pointer goes on: it finds nothing.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (token, rest) = self.path.split_first().expect("a non-empty path");
+        let mut found = None;
+        while let Some(hit) = map.next_key_seed(KeyIs(token))? {
+            if hit {
+                // A repeated key: the last value wins, as when the whole value is built.
+                found = map.next_value_seed(At { path: rest })?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let (token, rest) = self.path.split_first().expect("a non-empty path");
+        // Array indexes as `Value::pointer` reads them: decimal, no sign, no leading zero.
+        let index = if token.starts_with('+') || (token.starts_with('0') && token.len() > 1) {
+            None
+        } else {
+            token.parse::<usize>().ok()
+        };
+        let mut found = None;
+        let mut at = 0;
+        loop {
+            let more = if Some(at) == index {
+                seq.next_element_seed(At { path: rest })?.map(|v| found = v)
+            } else {
+                seq.next_element::<serde::de::IgnoredAny>()?.map(drop)
+            };
+            if more.is_none() {
+                return Ok(found);
+            }
+            at += 1;
+        }
+    }
+}
+
+/// Whether a map key equals a pointer token, compared without building the key.
+struct KeyIs<'a>(&'a str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
 }
 
 const EMPTY: &str = "the body is empty: expected a JSON document";
@@ -265,11 +411,14 @@ pub fn to_events(
     header: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Event>, String> {
     match parsed {
-        Parsed::Plain(..) | Parsed::CheckedJson => {
-            let (value, body_is_json) = match parsed {
-                Parsed::Plain(value, body_is_json) => (value, body_is_json),
-                // Only without a key pointer (`reads_fields`): nothing below reads the value.
-                _ => (Value::Null, true),
+        Parsed::Plain(..) | Parsed::CheckedJson(..) => {
+            let (value, body_is_json, keyed) = match parsed {
+                Parsed::Plain(value, body_is_json) => {
+                    let keyed = config.key.as_deref().map(|p| value.pointer(p).cloned());
+                    (value, body_is_json, keyed)
+                }
+                Parsed::CheckedJson(found) => (Value::Null, true, config.key.as_ref().map(|_| found)),
+                Parsed::CloudEvents(_) => unreachable!("matched above"),
             };
             let detail_type = config
                 .detail_type_header
@@ -288,7 +437,10 @@ pub fn to_events(
             if let Some(id) = config.id_header.as_deref().and_then(header) {
                 event.id = id;
             }
-            event.key = key(config, &value)?;
+            event.key = match keyed {
+                Some(found) => key_of(config, found.as_ref())?,
+                None => None,
+            };
             Ok(vec![event])
         }
         Parsed::CloudEvents(items) => items
@@ -313,10 +465,16 @@ pub fn to_events(
 }
 
 fn key(config: &Config, detail: &Value) -> Result<Option<Vec<u8>>, String> {
-    let Some(pointer) = &config.key else {
-        return Ok(None);
-    };
-    match detail.pointer(pointer) {
+    match &config.key {
+        Some(pointer) => key_of(config, detail.pointer(pointer)),
+        None => Ok(None),
+    }
+}
+
+/// The key from what the key pointer found.
+fn key_of(config: &Config, found: Option<&Value>) -> Result<Option<Vec<u8>>, String> {
+    let pointer = config.key.as_deref().unwrap_or_default();
+    match found {
         None | Some(Value::Null) => Err(format!(
             "the key pointer {pointer} finds no value in the body"
         )),

@@ -83,8 +83,7 @@ impl Webhook {
         {
             return reject(401, reason);
         }
-        let need_value = body::reads_fields(&self.config);
-        let parsed = match body::parse(&request.headers, &request.body, need_value) {
+        let parsed = match body::parse(&request.headers, &request.body, body::reads(&self.config)) {
             Ok(parsed) => parsed,
             Err(body::Rejected { status, reason }) => return reject(status, reason),
         };
