@@ -43,34 +43,46 @@ pub fn send(
     body: &[u8],
     timeout_ms: u64,
 ) -> Result<Response, Failure> {
-    start(method, url, headers, body, timeout_ms)?.finish()
+    start(method, url, headers, body, timeout_ms)?.finish(|_| true)
 }
 
 /// A request that has been sent and whose response has not been read yet. Several can be in flight at once: the
 /// host sends each as soon as it is started, and `pollable` says when its response has arrived.
 pub struct InFlight {
+    /// Dropped before `future`, whose child it is.
+    ready: Pollable,
     future: FutureIncomingResponse,
 }
 
 impl InFlight {
-    /// Ready once the response head (or a failure) has arrived.
-    pub fn pollable(&self) -> Pollable {
-        self.future.subscribe()
+    /// Ready once the response head (or a failure) has arrived. One per request, made when it starts: a sink
+    /// polling many requests again and again asks for no new pollables each time.
+    pub fn pollable(&self) -> &Pollable {
+        &self.ready
     }
 
-    /// Waits for the response and reads its body to the end.
-    pub fn finish(self) -> Result<Response, Failure> {
+    /// Waits for the response and reads its body to the end. The response headers are read only when `headers`
+    /// says so for its status (most answers need none, and each is a call into the host).
+    pub fn finish(self, headers: impl Fn(u16) -> bool) -> Result<Response, Failure> {
         let fatal = |m: String| Failure::Fatal(m);
-        let response = loop {
-            if let Some(result) = self.future.get() {
-                break result
-                    .map_err(|_| fatal("response already taken".into()))?
-                    .map_err(classify)?;
+        let InFlight { ready, future } = self;
+        let result = loop {
+            if let Some(result) = future.get() {
+                break result;
             }
-            self.future.subscribe().block();
+            ready.block();
         };
+        // Before any return: the host refuses to drop a future whose pollable is still alive.
+        drop(ready);
+        let response = result
+            .map_err(|_| fatal("response already taken".into()))?
+            .map_err(classify)?;
         let status = response.status();
-        let headers = response.headers().entries();
+        let headers = if headers(status) {
+            response.headers().entries()
+        } else {
+            Vec::new()
+        };
         let incoming = response
             .consume()
             .map_err(|_| fatal("response body already taken".into()))?;
@@ -110,16 +122,25 @@ pub fn start(
     timeout_ms: u64,
 ) -> Result<InFlight, Failure> {
     let (scheme, authority, path) = split_url(url).map_err(Failure::Fatal)?;
-    let fields = Fields::new();
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(headers.len() + 1);
     if !body.is_empty() || !matches!(method.to_ascii_uppercase().as_str(), "GET" | "HEAD") {
         // A known length rather than a chunked body: some endpoints refuse chunked requests.
-        let _ = fields.append("content-length", body.len().to_string().as_bytes());
+        entries.push(("content-length".into(), body.len().to_string().into_bytes()));
     }
-    for (name, value) in headers {
-        fields
-            .append(name, value)
-            .map_err(|e| Failure::Fatal(format!("header {name:?} is not valid: {e:?}")))?;
-    }
+    entries.extend_from_slice(headers);
+    // All headers in one call; only when that fails are they added one by one, to say which one is not valid.
+    let fields = match Fields::from_list(&entries) {
+        Ok(fields) => fields,
+        Err(_) => {
+            let fields = Fields::new();
+            for (name, value) in &entries {
+                fields
+                    .append(name, value)
+                    .map_err(|e| Failure::Fatal(format!("header {name:?} is not valid: {e:?}")))?;
+            }
+            fields
+        }
+    };
     let req = OutgoingRequest::new(fields);
     let method = match method.to_ascii_uppercase().as_str() {
         "GET" => Method::Get,
@@ -166,7 +187,10 @@ pub fn start(
         }
     }
     OutgoingBody::finish(out_body, None).map_err(classify)?;
-    Ok(InFlight { future })
+    Ok(InFlight {
+        ready: future.subscribe(),
+        future,
+    })
 }
 
 fn classify(e: ErrorCode) -> Failure {

@@ -21,7 +21,7 @@ mod template;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use busbar_connector_sdk::bindings::wasi::io::poll::{Pollable, poll};
+use busbar_connector_sdk::bindings::wasi::io::poll::poll;
 use busbar_connector_sdk::{
     Capability, Description, Error, Event, Kind, Outcome, Sink, export_sink,
 };
@@ -178,9 +178,7 @@ impl Sink for HttpSink {
             if in_flight.is_empty() {
                 break;
             }
-            let pollables: Vec<Pollable> = in_flight.iter().map(|s| s.request.pollable()).collect();
-            let mut ready = poll(&pollables.iter().collect::<Vec<_>>());
-            drop(pollables);
+            let mut ready = poll(&in_flight.iter().map(|s| s.request.pollable()).collect::<Vec<_>>());
             ready.sort_unstable_by(|a, b| b.cmp(a));
             for at in ready {
                 let sent = in_flight.remove(at as usize);
@@ -303,7 +301,7 @@ impl HttpSink {
             fresh_token,
             request,
         } = sent;
-        let response = match request.finish() {
+        let response = match request.finish(wants_headers) {
             Ok(r) => r,
             Err(failure) => return failure_outcome(&method, &url, failure),
         };
@@ -316,7 +314,7 @@ impl HttpSink {
                 Ok(again) => again,
                 Err(outcome) => return outcome,
             };
-            return match again.request.finish() {
+            return match again.request.finish(wants_headers) {
                 Ok(r) if r.status == 401 => Outcome::Fatal(format!(
                     "{method} {url}: 401 Unauthorized even with a freshly fetched token"
                 )),
@@ -335,6 +333,15 @@ fn failure_outcome(method: &str, url: &str, failure: client::Failure) -> Outcome
     }
 }
 
+/// Whether [`classify`] reads the headers of a response with this status (for Retry-After).
+fn wants_headers(status: u16) -> bool {
+    retryable_status(status)
+}
+
+fn retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || status >= 500
+}
+
 /// The outcome of one response.
 fn classify(method: &str, url: &str, response: &client::Response) -> Outcome {
     let status = response.status;
@@ -344,7 +351,7 @@ fn classify(method: &str, url: &str, response: &client::Response) -> Outcome {
     let body = String::from_utf8_lossy(&response.body);
     let snippet: String = body.chars().take(200).collect();
     let mut message = format!("{method} {url} answered {status}: {snippet}");
-    if status == 408 || status == 429 || status >= 500 {
+    if retryable_status(status) {
         if let Some(secs) = response
             .header("retry-after")
             .and_then(|v| retry_after_seconds(&v))
