@@ -199,7 +199,13 @@ impl<B: Bus> Router<B> {
             let mut per_rule = self.stats.rule_matches.lock().expect("stats lock");
             for &id in matched.iter() {
                 if let Some(rule) = routes.rules.get(id) {
-                    *per_rule.entry(rule.name.clone()).or_insert(0) += 1;
+                    // The name is copied only the first time a rule matches.
+                    match per_rule.get_mut(rule.name.as_str()) {
+                        Some(count) => *count += 1,
+                        None => {
+                            per_rule.insert(rule.name.clone(), 1);
+                        }
+                    }
                 }
             }
         }
