@@ -1,9 +1,6 @@
-//! A connector task and its own thread. Each connector instance gets a dedicated single-threaded executor, which
-//! opens it and runs its sink writes and source polls (long calls that should not hold up the process's HTTP
-//! server); the rest of the process talks to it through a channel. A push source's `handle` (one webhook request,
-//! a few microseconds of guest code) runs on the caller's thread instead: handing each request to another thread
-//! and back cost more than the call itself. Either way the instance sits behind one lock, so calls to it are
-//! serialised, as the WIT contract expects.
+//! A connector task on its own thread. A wasmtime store is not shareable between threads, so each connector
+//! instance lives on a dedicated single-threaded executor and the rest of the process talks to it through a
+//! channel. Calls to one instance are serialised, as the WIT contract expects.
 //!
 //! An instance can be paused (calls wait; webhooks answer 503), stopped (paused, and the instance is closed to
 //! free its memory) and resumed. That state is kept per instance name for the whole process, so it survives a
@@ -137,6 +134,8 @@ pub struct WriteError {
 enum Call {
     Write(Vec<Event>, oneshot::Sender<Result<Vec<Outcome>, WriteError>>),
     Poll(Option<String>, u32, oneshot::Sender<Result<PollResult, String>>),
+    /// The request comes back with the answer, for the caller to dead-letter a refused one without a copy.
+    Handle(HttpRequest, oneshot::Sender<Result<(Handled, HttpRequest), String>>),
     Status(oneshot::Sender<Status>),
     Restart(oneshot::Sender<Result<(), String>>),
     /// Closes the instance but keeps the task: the next call or restart opens a new one.
@@ -148,8 +147,6 @@ enum Call {
 #[derive(Clone)]
 pub struct TaskHandle {
     tx: mpsc::Sender<Call>,
-    /// The instance, shared with its thread; `handle` calls lock it on the caller's thread.
-    task: Arc<tokio::sync::Mutex<ConnectorTask>>,
     pub kind: Kind,
     /// Instance name: `<pipeline>/<source>` or `<pipeline>/<rule>/<target>` (`#n` for extra instances).
     pub name: Arc<str>,
@@ -165,8 +162,7 @@ impl TaskHandle {
         let kind = connector.description().kind;
         let name = options.name.clone();
         let (tx, mut rx) = mpsc::channel::<Call>(64);
-        type Shared = Arc<tokio::sync::Mutex<ConnectorTask>>;
-        let (opened_tx, opened_rx) = oneshot::channel::<Result<Shared, String>>();
+        let (opened_tx, opened_rx) = oneshot::channel::<Result<(), String>>();
         let stats = Arc::new(CallStats::default());
         let recorded = stats.clone();
         std::thread::Builder::new()
@@ -180,11 +176,10 @@ impl TaskHandle {
                     }
                 };
                 executor.block_on(async move {
-                    let shared: Shared = match runtime.open(connector, options).await {
+                    let mut task: ConnectorTask = match runtime.open(connector, options).await {
                         Ok(task) => {
-                            let shared = Arc::new(tokio::sync::Mutex::new(task));
-                            let _ = opened_tx.send(Ok(shared.clone()));
-                            shared
+                            let _ = opened_tx.send(Ok(()));
+                            task
                         }
                         Err(err) => {
                             let _ = opened_tx.send(Err(err.to_string()));
@@ -193,7 +188,6 @@ impl TaskHandle {
                     };
                     let stats = recorded;
                     while let Some(call) = rx.recv().await {
-                        let mut task = shared.lock().await;
                         let started = Instant::now();
                         match call {
                             Call::Write(batch, reply) => {
@@ -213,6 +207,11 @@ impl TaskHandle {
                                 let result = task.poll(cursor.as_deref(), max).await;
                                 stats.observe(started.elapsed(), &task);
                                 let _ = reply.send(result.map_err(|e| e.to_string()));
+                            }
+                            Call::Handle(request, reply) => {
+                                let result = task.handle(&request).await;
+                                stats.observe(started.elapsed(), &task);
+                                let _ = reply.send(result.map(|handled| (handled, request)).map_err(|e| e.to_string()));
                             }
                             Call::Status(reply) => {
                                 let _ = reply.send(task.status());
@@ -234,17 +233,17 @@ impl TaskHandle {
                             }
                         }
                     }
-                    let _ = shared.lock().await.close().await;
+                    let _ = task.close().await;
                 });
             })
             .context("starting the connector's thread")?;
-        let task = opened_rx
+        opened_rx
             .await
             .map_err(|_| anyhow::anyhow!(GONE))?
             .map_err(|message| anyhow::anyhow!(message))
             .with_context(|| format!("opening {name}"))?;
         let control = control(&name);
-        Ok(Self { tx, task, kind, name: name.into(), control, stats })
+        Ok(Self { tx, kind, name: name.into(), control, stats })
     }
 
     pub fn run_state(&self) -> RunState {
@@ -306,14 +305,9 @@ impl TaskHandle {
         self.call(|r| Call::Poll(cursor, max, r)).await.unwrap_or_else(|| Err(GONE.into()))
     }
 
-    /// Push sources: one request, on the caller's thread; on success the request is handed back with the
-    /// connector's answer, for the caller to dead-letter a refused one without a copy.
+    /// Push sources: one request; on success the request is handed back with the connector's answer.
     pub async fn handle(&self, request: HttpRequest) -> Result<(Handled, HttpRequest), String> {
-        let mut task = self.task.lock().await;
-        let started = Instant::now();
-        let result = task.handle(&request).await;
-        self.stats.observe(started.elapsed(), &task);
-        result.map(|handled| (handled, request)).map_err(|e| e.to_string())
+        self.call(|r| Call::Handle(request, r)).await.unwrap_or_else(|| Err(GONE.into()))
     }
 
     pub async fn close(&self) {

@@ -114,9 +114,7 @@ impl ConnectorTask {
         &self.connector
     }
 
-    // `&mut self`, though nothing is changed: a shared borrow held across the awaits would make the future need
-    // `ConnectorTask: Sync`, which a store is not, and calls run on whichever thread takes them.
-    async fn start(&mut self) -> Result<Instance, Failure> {
+    async fn start(&self) -> Result<Instance, Failure> {
         let mut instance =
             Instance::new(&self.runtime, &self.connector, self.name.clone(), self.grants.clone(), &self.limits).await?;
         match instance.open(&self.config).await? {
