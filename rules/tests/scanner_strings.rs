@@ -191,39 +191,23 @@ fn deep_nesting_in_skipped_and_read_values() {
     let r = rules();
     for depth in [1, 63, 64, 65, 125, 126, 127, 128, 300] {
         for key in ["skip", "a", "o"] {
-            let doc = format!(
-                "{{\"{key}\":{}\"x\\\"y\"{}}}",
-                "[".repeat(depth),
-                "]".repeat(depth)
-            );
-            check(&r, doc.as_bytes());
-            let doc = format!(
-                "{{\"{key}\":{}\"p\"{}}}",
-                "{\"p\":".repeat(depth),
-                "}".repeat(depth)
-            );
-            check(&r, doc.as_bytes());
+            // `inner` under `depth` containers opened by `open` and closed by `close`, at `key`.
+            let nested = |open: &str, inner: &str, close: &str, closes: usize| {
+                format!(
+                    "{{\"{key}\":{}{inner}{}}}",
+                    open.repeat(depth),
+                    close.repeat(closes)
+                )
+            };
+            check(&r, nested("[", "\"x\\\"y\"", "]", depth).as_bytes());
+            check(&r, nested("{\"p\":", "\"p\"", "}", depth).as_bytes());
             // Plain values (no escapes), the innermost container empty: the limit counts it too.
             for inner in ["[]", "{}", "1"] {
-                let doc = format!(
-                    "{{\"{key}\":{}{inner}{}}}",
-                    "[".repeat(depth),
-                    "]".repeat(depth)
-                );
-                check(&r, doc.as_bytes());
-                let doc = format!(
-                    "{{\"{key}\":{}{inner}{}}}",
-                    "{\"q\":".repeat(depth),
-                    "}".repeat(depth)
-                );
-                check(&r, doc.as_bytes());
+                check(&r, nested("[", inner, "]", depth).as_bytes());
+                check(&r, nested("{\"q\":", inner, "}", depth).as_bytes());
             }
             // Unbalanced: one closing bracket short.
-            let doc = format!(
-                "{{\"{key}\":{}1{}}}",
-                "[".repeat(depth),
-                "]".repeat(depth - 1)
-            );
+            let doc = nested("[", "1", "]", depth - 1);
             assert_eq!(check(&r, doc.as_bytes()), None);
         }
     }
