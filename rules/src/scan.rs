@@ -486,9 +486,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.i += 1;
-        }
+        self.i = ws(self.b, self.i);
     }
 
     fn expect(&mut self, c: u8, message: &'static str) -> Result<(), EventError> {
@@ -643,11 +641,12 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn literal(&mut self, word: &'static [u8], leaf: Leaf<'a>) -> Result<Leaf<'a>, EventError> {
-        if self.b[self.i..].starts_with(word) {
-            self.i += word.len();
-            Ok(leaf)
-        } else {
-            Err(self.err("invalid literal (expected true, false or null)"))
+        match word_end(self.b, self.i, word) {
+            Some(end) => {
+                self.i = end;
+                Ok(leaf)
+            }
+            None => Err(self.err("invalid literal (expected true, false or null)")),
         }
     }
 
@@ -877,9 +876,7 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn digits(&mut self) {
-        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-            self.i += 1;
-        }
+        self.i = digits_end(self.b, self.i);
     }
 
     /// Find the closing quote of the string starting at `self.i` (a `"`); returns whether escapes occur.
