@@ -46,29 +46,35 @@ pub struct CloudEvent {
 
 const CE_CORE: [&str; 5] = ["id", "source", "type", "time", "specversion"];
 
-/// What of a plain JSON body the webhook reads.
-#[derive(Clone, Copy)]
-pub enum Reads<'a> {
+/// What of a plain JSON body the webhook reads, decided once when it opens.
+pub enum Reads {
     /// Nothing: the body is only checked.
     Nothing,
-    /// The value at this JSON pointer (the key), which is all that is built.
-    Pointer(&'a str),
+    /// The value at the key pointer, as its unescaped tokens (`~1` is `/`, `~0` is `~`): all that is built.
+    Pointer(Vec<String>),
     /// The whole value: Slack's challenge, or a key pointer to the whole body (`""`).
     Everything,
 }
 
-/// What [`parse`] has to build of a plain JSON body for this config.
-pub fn reads(config: &Config) -> Reads<'_> {
+/// What [`parse`] has to build of a plain JSON body for this config (whose key pointer `open` checked: empty or
+/// starting with `/`).
+pub fn reads(config: &Config) -> Reads {
     match (&config.key, &config.verify) {
         (_, Some(crate::config::Verify::Slack { .. })) => Reads::Everything,
-        (Some(pointer), _) if pointer.is_empty() => Reads::Everything,
-        (Some(pointer), _) => Reads::Pointer(pointer),
+        (Some(pointer), _) => match pointer.strip_prefix('/') {
+            Some(rest) => Reads::Pointer(
+                rest.split('/')
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                    .collect(),
+            ),
+            None => Reads::Everything,
+        },
         (None, _) => Reads::Nothing,
     }
 }
 
 /// Reads a request body, building of a plain JSON body only what `reads` says.
-pub fn parse(headers: &[Header], body: &[u8], reads: Reads) -> Result<Parsed, Rejected> {
+pub fn parse(headers: &[Header], body: &[u8], reads: &Reads) -> Result<Parsed, Rejected> {
     let header = |name: &str| {
         headers
             .iter()
@@ -128,7 +134,7 @@ pub fn parse(headers: &[Header], body: &[u8], reads: Reads) -> Result<Parsed, Re
         },
         other if is_json(other) => match reads {
             Reads::Nothing => check_json_at(body, None).map(Parsed::CheckedJson),
-            Reads::Pointer(pointer) => check_json_at(body, Some(pointer)).map(Parsed::CheckedJson),
+            Reads::Pointer(tokens) => check_json_at(body, Some(tokens)).map(Parsed::CheckedJson),
             Reads::Everything => Ok(Parsed::Plain(json(body)?, true)),
         },
         other => {
@@ -172,33 +178,18 @@ fn json(body: &[u8]) -> Result<Value, Rejected> {
     serde_json::from_slice(body).map_err(not_json)
 }
 
-/// What [`json`] checks, building only the value at `pointer` (RFC 6901), if there is one: `None` when the
-/// pointer finds nothing, as [`Value::pointer`] would on the whole value.
-fn check_json_at(body: &[u8], pointer: Option<&str>) -> Result<Option<Value>, Rejected> {
+/// What [`json`] checks, building only the value at the pointer `tokens` (RFC 6901, at least one token), if
+/// given: `None` when the pointer finds nothing, as [`Value::pointer`] would on the whole value.
+fn check_json_at(body: &[u8], tokens: Option<&[String]>) -> Result<Option<Value>, Rejected> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad(EMPTY));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = match pointer {
+    let found = match tokens {
+        Some(path) => At { path }.deserialize(&mut de).map_err(not_json)?,
         None => {
             serde::de::IgnoredAny::deserialize(&mut de).map_err(not_json)?;
             None
-        }
-        Some(pointer) => {
-            // The pointer's tokens, unescaped (`~1` is `/`, `~0` is `~`); a pointer not starting with `/` finds
-            // nothing, as in `Value::pointer`, but the body is still checked.
-            let tokens: Option<Vec<String>> = pointer.strip_prefix('/').map(|rest| {
-                rest.split('/')
-                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
-                    .collect()
-            });
-            match &tokens {
-                Some(tokens) => At { path: tokens }.deserialize(&mut de).map_err(not_json)?,
-                None => {
-                    serde::de::IgnoredAny::deserialize(&mut de).map_err(not_json)?;
-                    None
-                }
-            }
         }
     };
     de.end().map_err(not_json)?;
@@ -411,37 +402,17 @@ pub fn to_events(
     header: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Event>, String> {
     match parsed {
-        Parsed::Plain(..) | Parsed::CheckedJson(..) => {
-            let (value, body_is_json, keyed) = match parsed {
-                Parsed::Plain(value, body_is_json) => {
-                    let keyed = config.key.as_deref().map(|p| value.pointer(p).cloned());
-                    (value, body_is_json, keyed)
-                }
-                Parsed::CheckedJson(found) => (Value::Null, true, config.key.as_ref().map(|_| found)),
-                Parsed::CloudEvents(_) => unreachable!("matched above"),
-            };
-            let detail_type = config
-                .detail_type_header
-                .as_deref()
-                .and_then(header)
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| config.detail_type.clone());
-            let mut event = if body_is_json {
-                Event {
-                    payload: body.to_vec(),
-                    ..Event::json(&config.source, &detail_type, &Value::Null)
-                }
-            } else {
-                Event::json(&config.source, &detail_type, &value)
-            };
-            if let Some(id) = config.id_header.as_deref().and_then(header) {
-                event.id = id;
-            }
-            event.key = match keyed {
-                Some(found) => key_of(config, found.as_ref())?,
+        Parsed::Plain(value, body_is_json) => {
+            let key = key(config, &value)?;
+            let payload = if body_is_json { None } else { Some(&value) };
+            Ok(vec![plain_event(payload, key, body, config, header)])
+        }
+        Parsed::CheckedJson(found) => {
+            let key = match &config.key {
+                Some(_) => key_of(config, found.as_ref())?,
                 None => None,
             };
-            Ok(vec![event])
+            Ok(vec![plain_event(None, key, body, config, header)])
         }
         Parsed::CloudEvents(items) => items
             .into_iter()
@@ -462,6 +433,34 @@ pub fn to_events(
             })
             .collect(),
     }
+}
+
+/// The event of an ordinary body: its payload is `value` written out, or the body as it came when that is the JSON.
+fn plain_event(
+    value: Option<&Value>,
+    key: Option<Vec<u8>>,
+    body: &[u8],
+    config: &Config,
+    header: &dyn Fn(&str) -> Option<String>,
+) -> Event {
+    let detail_type = config
+        .detail_type_header
+        .as_deref()
+        .and_then(header)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| config.detail_type.clone());
+    let mut event = match value {
+        Some(value) => Event::json(&config.source, &detail_type, value),
+        None => Event {
+            payload: body.to_vec(),
+            ..Event::json(&config.source, &detail_type, &Value::Null)
+        },
+    };
+    if let Some(id) = config.id_header.as_deref().and_then(header) {
+        event.id = id;
+    }
+    event.key = key;
+    event
 }
 
 fn key(config: &Config, detail: &Value) -> Result<Option<Vec<u8>>, String> {

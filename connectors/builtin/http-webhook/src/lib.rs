@@ -23,6 +23,8 @@ use config::{Config, Verify};
 
 struct Webhook {
     config: Config,
+    /// What of a plain JSON body is built, from the config.
+    reads: body::Reads,
 }
 
 impl PushSource for Webhook {
@@ -54,7 +56,10 @@ impl PushSource for Webhook {
                 "key {key:?}: expected a JSON Pointer such as /repository/id"
             )));
         }
-        Ok(Webhook { config })
+        Ok(Webhook {
+            reads: body::reads(&config),
+            config,
+        })
     }
 
     fn handle(&mut self, request: HttpRequest) -> Result<Handled, Error> {
@@ -83,7 +88,7 @@ impl Webhook {
         {
             return reject(401, reason);
         }
-        let parsed = match body::parse(&request.headers, &request.body, body::reads(&self.config)) {
+        let parsed = match body::parse(&request.headers, &request.body, &self.reads) {
             Ok(parsed) => parsed,
             Err(body::Rejected { status, reason }) => return reject(status, reason),
         };

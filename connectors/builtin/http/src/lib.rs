@@ -301,7 +301,7 @@ impl HttpSink {
             fresh_token,
             request,
         } = sent;
-        let response = match request.finish(wants_headers) {
+        let response = match request.finish(retryable_status) {
             Ok(r) => r,
             Err(failure) => return failure_outcome(&method, &url, failure),
         };
@@ -314,7 +314,7 @@ impl HttpSink {
                 Ok(again) => again,
                 Err(outcome) => return outcome,
             };
-            return match again.request.finish(wants_headers) {
+            return match again.request.finish(retryable_status) {
                 Ok(r) if r.status == 401 => Outcome::Fatal(format!(
                     "{method} {url}: 401 Unauthorized even with a freshly fetched token"
                 )),
@@ -333,11 +333,8 @@ fn failure_outcome(method: &str, url: &str, failure: client::Failure) -> Outcome
     }
 }
 
-/// Whether [`classify`] reads the headers of a response with this status (for Retry-After).
-fn wants_headers(status: u16) -> bool {
-    retryable_status(status)
-}
-
+/// Whether a response with this status may be retried, so that [`classify`] reads its Retry-After (the only
+/// statuses whose headers are read).
 fn retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
 }
