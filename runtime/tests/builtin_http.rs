@@ -471,3 +471,33 @@ async fn bodies_larger_than_the_hosts_buffer_are_sent_whole() {
     assert!(matches!(outcomes[..], [Outcome::Ok]), "{outcomes:?}");
     assert_eq!(server.requests()[0].body, big.payload);
 }
+
+#[tokio::test]
+async fn headers_the_host_sets_and_oversized_answers_are_refused_with_the_reason() {
+    // `Host` and hop-by-hop headers belong to the host's HTTP client: a config that sets one can never be sent.
+    let server = TestServer::start(|_| Reply::status(200)).await;
+    let mut task = sink(
+        json!({ "url": server.url("/h"), "headers": { "Host": "elsewhere.example" } }),
+        server.grant(),
+    )
+    .await;
+    let outcomes = task.write(&[event(json!({}))]).await.expect("write");
+    let message = fatal(&outcomes[0]);
+    assert!(message.contains("\"host\"") && message.contains("set by the host"), "{message}");
+    assert!(server.requests().is_empty(), "nothing was sent");
+
+    // A response body past 16 MiB is not read into memory: the status is what counts.
+    let huge = TestServer::start(|r| Reply {
+        status: if r.target == "/ok" { 200 } else { 500 },
+        headers: Vec::new(),
+        body: vec![b'x'; (16 << 20) + 1],
+        delay: Duration::ZERO,
+    })
+    .await;
+    let mut task = sink(json!({ "url": huge.url("/{$.detail.path}") }), huge.grant()).await;
+    let outcomes =
+        task.write(&[event(json!({ "detail": { "path": "ok" } })), event(json!({ "detail": { "path": "no" } }))]).await.expect("write");
+    assert!(matches!(outcomes[0], Outcome::Ok), "{outcomes:?}");
+    assert!(retryable(&outcomes[1]).contains("answered 500: xxx"), "{outcomes:?}");
+    assert_eq!(huge.requests().len(), 2);
+}

@@ -6,7 +6,7 @@
 //! worlds directly.
 //!
 //! Module map:
-//! - [`bindings`]: the generated types and host imports (`log`, `state`, `sql`, `wasi:http`).
+//! - [`bindings`]: the generated types and host imports (`log`, `state`, `sql`, `http-batch`, `wasi:http`).
 //! - [`log`], [`state`], [`sql`], [`http`]: small wrappers over those imports.
 //! - [`sink`], [`source`]: the generated export glue for each world (used by the macros).
 //! - `instance`: keeps the one connector value an instance holds between calls.
@@ -38,6 +38,7 @@ pub mod sink {
             "busbar:connector/log@0.1.0": crate::bindings::busbar::connector::log,
             "busbar:connector/state@0.1.0": crate::bindings::busbar::connector::state,
             "busbar:connector/sql@0.1.0": crate::bindings::busbar::connector::sql,
+            "busbar:connector/http-batch@0.1.0": crate::bindings::busbar::connector::http_batch,
             "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
             "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
             "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,
@@ -60,6 +61,7 @@ pub mod source {
             "busbar:connector/log@0.1.0": crate::bindings::busbar::connector::log,
             "busbar:connector/state@0.1.0": crate::bindings::busbar::connector::state,
             "busbar:connector/sql@0.1.0": crate::bindings::busbar::connector::sql,
+            "busbar:connector/http-batch@0.1.0": crate::bindings::busbar::connector::http_batch,
             "wasi:http/outgoing-handler@0.2.12": crate::bindings::wasi::http::outgoing_handler,
             "wasi:http/types@0.2.12": crate::bindings::wasi::http::types,
             "wasi:io/error@0.2.12": crate::bindings::wasi::io::error,

@@ -29,6 +29,7 @@ pub mod sink {
             "busbar:connector/log": super::imports::busbar::connector::log,
             "busbar:connector/state": super::imports::busbar::connector::state,
             "busbar:connector/sql": super::imports::busbar::connector::sql,
+            "busbar:connector/http-batch": super::imports::busbar::connector::http_batch,
         },
     });
 }
@@ -47,8 +48,9 @@ pub mod source {
             "busbar:connector/log": super::imports::busbar::connector::log,
             "busbar:connector/state": super::imports::busbar::connector::state,
             "busbar:connector/sql": super::imports::busbar::connector::sql,
+            "busbar:connector/http-batch": super::imports::busbar::connector::http_batch,
         },
     });
 }
 
-pub use imports::busbar::connector::{log, sql, state, types};
+pub use imports::busbar::connector::{http_batch, log, sql, state, types};

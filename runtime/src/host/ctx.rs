@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::grants::Grants;
 use super::http::GrantedHttp;
+use super::http_batch::Batch;
 use super::sql::SqlPools;
 use super::state::StateStore;
 
@@ -26,6 +27,8 @@ pub struct HostState {
     pub table: ResourceTable,
     pub http_ctx: WasiHttpCtx,
     pub http: GrantedHttp,
+    /// Requests started through `http-batch` and not yet collected.
+    pub batch: Batch,
     pub limits: MeteredLimits,
     pub sql: Arc<SqlPools>,
     pub state: Arc<dyn StateStore>,
@@ -52,6 +55,7 @@ impl HostState {
             .build();
         HostState {
             http: GrantedHttp { name: name.clone(), grants: grants.clone(), pool: Default::default() },
+            batch: Batch::default(),
             name,
             grants,
             wasi,

@@ -94,7 +94,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Sends a plain-HTTP request on a pooled connection (a new one when none is idle), with the request's connect,
 /// first-byte and between-bytes timeouts, as `default_send_request` applies them.
-async fn pooled_send(
+pub(crate) async fn pooled_send(
     pool: Pool,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,

@@ -2,8 +2,8 @@
 //!
 //! Module map (one host module per WIT interface, each with a public `add_to_linker`):
 //! - `bindings`: generated from `wit/` (kept private; the data types are re-exported below).
-//! - [`log`], [`state`], [`sql`], [`http`]: the host side of each import. WASI clocks and random come from
-//!   wasmtime-wasi, with no files, environment or sockets.
+//! - [`log`], [`state`], [`sql`], [`http`] (`wasi:http`), [`http_batch`]: the host side of each import. WASI
+//!   clocks and random come from wasmtime-wasi, with no files, environment or sockets.
 //! - [`grants`], [`limits`]: what an instance may reach and how much it may use.
 //! - [`cache`]: compiled components on disk; [`compliance`]: the checks every connector must pass.
 //! - [`connector`]: a loaded, described connector; [`instance`]: one store with its deadline and memory cap;
@@ -16,6 +16,7 @@ pub mod connector;
 mod ctx;
 pub mod grants;
 pub mod http;
+pub mod http_batch;
 pub mod instance;
 pub mod limits;
 pub mod log;
@@ -96,6 +97,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         http::add_to_linker(&mut linker)?;
+        http_batch::add_to_linker(&mut linker)?;
         log::add_to_linker(&mut linker)?;
         state::add_to_linker(&mut linker)?;
         sql::add_to_linker(&mut linker)?;

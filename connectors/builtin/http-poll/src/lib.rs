@@ -8,8 +8,7 @@
 //! Errors: 429, 5xx and connection failures or timeouts are retryable; other 4xx are fatal; both say what the API
 //! answered.
 
-// Shared with the `http` sink, whose requests in flight at once this source does not use.
-#[allow(dead_code)]
+// Shared with the `http` sink.
 #[path = "../../http/src/client.rs"]
 mod client;
 mod config;

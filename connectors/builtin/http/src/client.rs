@@ -1,6 +1,5 @@
-//! Outgoing HTTP over `wasi:http` with timeouts (the SDK's `http::request` sets none): one request at a time
-//! (`send`) or several in flight (`start`, then `InFlight::finish`). Shared with `builtin:http-poll`, which
-//! includes this file.
+//! Outgoing HTTP over `wasi:http` with timeouts (the SDK's `http::request` sets none), one request at a time
+//! (`send`). Shared with `builtin:http-poll`, which includes this file.
 
 use busbar_connector_sdk::bindings::wasi::http::outgoing_handler;
 use busbar_connector_sdk::bindings::wasi::http::types::{
@@ -43,27 +42,19 @@ pub fn send(
     body: &[u8],
     timeout_ms: u64,
 ) -> Result<Response, Failure> {
-    start(method, url, headers, body, timeout_ms)?.finish(|_| true)
+    start(method, url, headers, body, timeout_ms)?.finish()
 }
 
-/// A request that has been sent and whose response has not been read yet. Several can be in flight at once: the
-/// host sends each as soon as it is started, and `pollable` says when its response has arrived.
-pub struct InFlight {
+/// A request that has been sent and whose response has not been read yet.
+struct InFlight {
     /// Dropped before `future`, whose child it is.
     ready: Pollable,
     future: FutureIncomingResponse,
 }
 
 impl InFlight {
-    /// Ready once the response head (or a failure) has arrived. One per request, made when it starts: a sink
-    /// polling many requests again and again asks for no new pollables each time.
-    pub fn pollable(&self) -> &Pollable {
-        &self.ready
-    }
-
-    /// Waits for the response and reads its body to the end. The response headers are read only when `headers`
-    /// says so for its status (most answers need none, and each is a call into the host).
-    pub fn finish(self, headers: impl Fn(u16) -> bool) -> Result<Response, Failure> {
+    /// Waits for the response and reads it to the end.
+    fn finish(self) -> Result<Response, Failure> {
         let fatal = |m: String| Failure::Fatal(m);
         let InFlight { ready, future } = self;
         let result = loop {
@@ -78,11 +69,7 @@ impl InFlight {
             .map_err(|_| fatal("response already taken".into()))?
             .map_err(classify)?;
         let status = response.status();
-        let headers = if headers(status) {
-            response.headers().entries()
-        } else {
-            Vec::new()
-        };
+        let headers = response.headers().entries();
         let incoming = response
             .consume()
             .map_err(|_| fatal("response body already taken".into()))?;
@@ -114,7 +101,7 @@ impl InFlight {
 }
 
 /// Sends one request (the body written in full) without waiting for its response.
-pub fn start(
+fn start(
     method: &str,
     url: &str,
     headers: &[(String, Vec<u8>)],

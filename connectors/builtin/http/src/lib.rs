@@ -3,25 +3,30 @@
 //! Module map:
 //! - `config`: the config and its JSON Schema.
 //! - `template`: `{<JSONPath>}` templates for the URL, method and header values.
-//! - `client`: `wasi:http` requests with timeouts, several in flight at once.
+//! - `client`: `wasi:http` requests with timeouts (the OAuth token request).
 //! - `auth`: basic, API key, and OAuth client credentials with a cached token.
 //!
 //! Up to `concurrency` requests are in flight at once, for events of different keys; events with the same key (and
 //! events without a key, as one group) are sent one after another, in batch order, and once one of them fails the
 //! group's later events in the batch are not sent (answered `not attempted`), so a retry keeps their order.
+//! Requests go out through `busbar:connector/http-batch`: those that may start are started in one call, and
+//! answers are collected as they arrive.
 //!
 //! Outcome per record: 2xx ok; 408, 429, 5xx and connection failures retryable (with `retry-after=<n>s` when
 //! the endpoint sent Retry-After, so the host can wait that long); other statuses fatal.
 
 mod auth;
+// Shared with `builtin:http-poll`, which reads response headers; this sink's token requests do not.
+#[allow(dead_code)]
 mod client;
 mod config;
 mod template;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use busbar_connector_sdk::bindings::wasi::io::poll::poll;
+use busbar_connector_sdk::bindings::busbar::connector::http_batch::{self, HttpError};
+use busbar_connector_sdk::bindings::busbar::connector::types::Header;
 use busbar_connector_sdk::{
     Capability, Description, Error, Event, Kind, Outcome, Sink, export_sink,
 };
@@ -125,22 +130,18 @@ impl Sink for HttpSink {
         let mut outcomes: Vec<Option<Outcome>> = (0..batch.len()).map(|_| None).collect();
         // Batch order; an event leaves this queue when it is started or answered without a request.
         let mut waiting: VecDeque<usize> = (0..batch.len()).collect();
-        let mut in_flight: Vec<Sent> = Vec::new();
-        // Keys with a request in flight (their later events wait for it) and keys whose earlier event in this
-        // batch was not delivered (their later events are not sent, so the key's order holds on retry).
-        // Events without a key are one group: they too go out one after another, in order.
-        let mut busy: HashSet<Option<&[u8]>> = HashSet::new();
-        let mut failed: HashSet<Option<&[u8]>> = HashSet::new();
+        let mut flight = Flight::default();
         loop {
             let mut position = 0;
-            while in_flight.len() < self.concurrency && position < waiting.len() {
+            let mut starting: Vec<(Sent, http_batch::Request)> = Vec::new();
+            while flight.sent.len() + starting.len() < self.concurrency && position < waiting.len() {
                 let index = waiting[position];
                 let key = batch[index].key.as_deref();
-                if busy.contains(&key) {
+                if flight.busy.contains(&key) {
                     position += 1;
                     continue;
                 }
-                if failed.contains(&key) {
+                if flight.failed.contains(&key) {
                     waiting.remove(position);
                     outcomes[index] = Some(Outcome::Retryable(
                         "not attempted: an earlier event with the same key in this batch was not delivered, \
@@ -164,32 +165,27 @@ impl Sink for HttpSink {
                     std::thread::sleep(start_at - now);
                 }
                 self.last_start = Some(Instant::now());
-                match self.start(index, &batch[index]) {
-                    Ok(sent) => {
-                        busy.insert(key);
-                        in_flight.push(sent);
-                    }
-                    Err(outcome) => {
-                        failed.insert(key);
-                        outcomes[index] = Some(outcome);
-                    }
+                flight.busy.insert(key);
+                match self.prepare(index, &batch[index]) {
+                    Ok(request) => starting.push(request),
+                    Err(outcome) => flight.settle(&batch, index, outcome, &mut outcomes),
+                }
+                if self.pace.is_some() {
+                    // Under a rate limit each request leaves at its own time, not with the next ones.
+                    flight.launch(&batch, std::mem::take(&mut starting), &mut outcomes);
                 }
             }
-            if in_flight.is_empty() {
+            flight.launch(&batch, starting, &mut outcomes);
+            if flight.sent.is_empty() {
                 break;
             }
-            let mut ready = poll(&in_flight.iter().map(|s| s.request.pollable()).collect::<Vec<_>>());
-            ready.sort_unstable_by(|a, b| b.cmp(a));
-            for at in ready {
-                let sent = in_flight.remove(at as usize);
+            for (id, answer) in http_batch::wait() {
+                let Some(sent) = flight.sent.remove(&id) else { continue };
                 let index = sent.index;
-                let outcome = self.finish(&batch[index], sent);
-                let key = batch[index].key.as_deref();
-                busy.remove(&key);
-                if !matches!(outcome, Outcome::Ok) {
-                    failed.insert(key);
+                match self.answer(&batch[index], sent, answer) {
+                    Answered::Done(outcome) => flight.settle(&batch, index, outcome, &mut outcomes),
+                    Answered::Again(request) => flight.launch(&batch, vec![request], &mut outcomes),
                 }
-                outcomes[index] = Some(outcome);
             }
         }
         outcomes
@@ -199,14 +195,66 @@ impl Sink for HttpSink {
     }
 }
 
+/// The requests of one `write` call on their way, and the state of their keys.
+#[derive(Default)]
+struct Flight<'a> {
+    /// Started requests by the host's id.
+    sent: HashMap<u64, Sent>,
+    /// Keys with a request in flight: their later events wait for it. Events without a key are one group: they
+    /// too go out one after another, in order.
+    busy: HashSet<Option<&'a [u8]>>,
+    /// Keys whose earlier event in this batch was not delivered: their later events are not sent, so the key's
+    /// order holds on retry.
+    failed: HashSet<Option<&'a [u8]>>,
+}
+
+impl<'a> Flight<'a> {
+    /// Starts `requests` in one call to the host.
+    fn launch(&mut self, batch: &'a [Event], requests: Vec<(Sent, http_batch::Request)>, outcomes: &mut [Option<Outcome>]) {
+        if requests.is_empty() {
+            return;
+        }
+        let (sent, requests): (Vec<Sent>, Vec<http_batch::Request>) = requests.into_iter().unzip();
+        for (sent, started) in sent.into_iter().zip(http_batch::start(&requests)) {
+            match started {
+                Ok(id) => {
+                    self.sent.insert(id, sent);
+                }
+                Err(error) => {
+                    let outcome = error_outcome(&sent.method, &sent.url, error);
+                    self.settle(batch, sent.index, outcome, outcomes);
+                }
+            }
+        }
+    }
+
+    /// Records the outcome of `batch[index]` and frees its key (or marks it failed).
+    fn settle(&mut self, batch: &'a [Event], index: usize, outcome: Outcome, outcomes: &mut [Option<Outcome>]) {
+        let key = batch[index].key.as_deref();
+        self.busy.remove(&key);
+        if !matches!(outcome, Outcome::Ok) {
+            self.failed.insert(key);
+        }
+        outcomes[index] = Some(outcome);
+    }
+}
+
 /// A request on its way, with what is needed to read its answer (and to send it again after a 401).
 struct Sent {
     index: usize,
     method: String,
     url: String,
     headers: Vec<(String, Vec<u8>)>,
+    /// The auth header carried a token fetched for this request (a 401 then is final).
     fresh_token: bool,
-    request: client::InFlight,
+    /// Sent again with a new token after the cached one got a 401.
+    after_401: bool,
+}
+
+enum Answered {
+    Done(Outcome),
+    /// Send again (with a fresh token).
+    Again((Sent, http_batch::Request)),
 }
 
 impl HttpSink {
@@ -219,8 +267,8 @@ impl HttpSink {
         }
     }
 
-    /// Fills the templates for `event` and sends its request.
-    fn start(&mut self, index: usize, event: &Event) -> Result<Sent, Outcome> {
+    /// Fills the templates for `event` and builds its request.
+    fn prepare(&mut self, index: usize, event: &Event) -> Result<(Sent, http_batch::Request), Outcome> {
         // The payload is parsed only when some template reads from it.
         let payload: Option<serde_json::Value> = if self.templated {
             serde_json::from_slice(&event.payload).ok()
@@ -258,78 +306,88 @@ impl HttpSink {
             Ok::<_, String>((url, method, headers))
         })();
         let (url, method, headers) = filled.map_err(Outcome::Fatal)?;
-        self.send(index, method, url, headers, &event.payload)
-    }
-
-    /// Sends one request, with the auth header (fetching a token first when there is none cached).
-    fn send(
-        &mut self,
-        index: usize,
-        method: String,
-        url: String,
-        headers: Vec<(String, Vec<u8>)>,
-        body: &[u8],
-    ) -> Result<Sent, Outcome> {
-        let mut with_auth = headers.clone();
-        let mut fresh_token = false;
-        if let Some(auth) = &mut self.auth {
-            let (name, value, fresh) = auth.header(self.timeout_ms)?;
-            fresh_token = fresh;
-            with_auth.push((name, value));
-        }
-        match client::start(&method, &url, &with_auth, body, self.timeout_ms) {
-            Ok(request) => Ok(Sent {
-                index,
-                method,
-                url,
-                headers,
-                fresh_token,
-                request,
-            }),
-            Err(failure) => Err(failure_outcome(&method, &url, failure)),
-        }
-    }
-
-    /// Reads the answer to `sent`; a cached token the endpoint no longer accepts is replaced and the request sent
-    /// once more.
-    fn finish(&mut self, event: &Event, sent: Sent) -> Outcome {
-        let Sent {
+        let sent = Sent {
             index,
             method,
             url,
             headers,
-            fresh_token,
-            request,
-        } = sent;
-        let response = match request.finish(retryable_status) {
-            Ok(r) => r,
-            Err(failure) => return failure_outcome(&method, &url, failure),
+            fresh_token: false,
+            after_401: false,
         };
-        if response.status == 401
-            && !fresh_token
-            && let Some(auth) = &mut self.auth
-            && auth.invalidate()
-        {
-            let again = match self.send(index, method.clone(), url.clone(), headers, &event.payload) {
-                Ok(again) => again,
-                Err(outcome) => return outcome,
-            };
-            return match again.request.finish(retryable_status) {
-                Ok(r) if r.status == 401 => Outcome::Fatal(format!(
-                    "{method} {url}: 401 Unauthorized even with a freshly fetched token"
-                )),
-                Ok(r) => classify(&method, &url, &r),
-                Err(failure) => failure_outcome(&method, &url, failure),
-            };
+        self.request(sent, &event.payload)
+    }
+
+    /// The request for `sent`, with the auth header (fetching a token first when there is none cached).
+    fn request(
+        &mut self,
+        mut sent: Sent,
+        body: &[u8],
+    ) -> Result<(Sent, http_batch::Request), Outcome> {
+        let mut headers: Vec<Header> = Vec::with_capacity(sent.headers.len() + 1);
+        headers.extend(sent.headers.iter().map(|(name, value)| Header {
+            name: name.clone(),
+            value: value.clone(),
+        }));
+        if let Some(auth) = &mut self.auth {
+            let (name, value, fresh) = auth.header(self.timeout_ms)?;
+            sent.fresh_token = fresh;
+            headers.push(Header { name, value });
         }
-        classify(&method, &url, &response)
+        let request = http_batch::Request {
+            method: sent.method.clone(),
+            url: sent.url.clone(),
+            headers,
+            body: body.to_vec(),
+            timeout_ms: self.timeout_ms.min(u64::from(u32::MAX)) as u32,
+        };
+        Ok((sent, request))
+    }
+
+    /// The outcome of `sent`'s answer; a cached token the endpoint no longer accepts is replaced and the request
+    /// sent once more.
+    fn answer(
+        &mut self,
+        event: &Event,
+        sent: Sent,
+        answer: Result<http_batch::Response, HttpError>,
+    ) -> Answered {
+        let response = match answer {
+            Ok(response) => response,
+            Err(error) => return Answered::Done(error_outcome(&sent.method, &sent.url, error)),
+        };
+        if response.status == 401 {
+            if sent.after_401 {
+                return Answered::Done(Outcome::Fatal(format!(
+                    "{} {}: 401 Unauthorized even with a freshly fetched token",
+                    sent.method, sent.url
+                )));
+            }
+            if !sent.fresh_token
+                && let Some(auth) = &mut self.auth
+                && auth.invalidate()
+            {
+                let again = Sent {
+                    after_401: true,
+                    ..sent
+                };
+                return match self.request(again, &event.payload) {
+                    Ok(request) => Answered::Again(request),
+                    Err(outcome) => Answered::Done(outcome),
+                };
+            }
+        }
+        Answered::Done(classify(&sent.method, &sent.url, &response))
     }
 }
 
-fn failure_outcome(method: &str, url: &str, failure: client::Failure) -> Outcome {
-    match failure {
-        client::Failure::Transient(m) => Outcome::Retryable(format!("{method} {url}: {m}")),
-        client::Failure::Fatal(m) => Outcome::Fatal(format!("{method} {url}: {m}")),
+/// The outcome of a request that got no response.
+fn error_outcome(method: &str, url: &str, error: HttpError) -> Outcome {
+    match error {
+        HttpError::Denied(m) => Outcome::Fatal(format!(
+            "{method} {url}: HTTP request denied: {m}"
+        )),
+        HttpError::Invalid(m) => Outcome::Fatal(format!("{method} {url}: {m}")),
+        HttpError::Failed(m) => Outcome::Retryable(format!("{method} {url}: {m}")),
     }
 }
 
@@ -340,7 +398,7 @@ fn retryable_status(status: u16) -> bool {
 }
 
 /// The outcome of one response.
-fn classify(method: &str, url: &str, response: &client::Response) -> Outcome {
+fn classify(method: &str, url: &str, response: &http_batch::Response) -> Outcome {
     let status = response.status;
     if (200..300).contains(&status) {
         return Outcome::Ok;
@@ -350,8 +408,10 @@ fn classify(method: &str, url: &str, response: &client::Response) -> Outcome {
     let mut message = format!("{method} {url} answered {status}: {snippet}");
     if retryable_status(status) {
         if let Some(secs) = response
-            .header("retry-after")
-            .and_then(|v| retry_after_seconds(&v))
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("retry-after"))
+            .and_then(|h| retry_after_seconds(&String::from_utf8_lossy(&h.value)))
         {
             message.push_str(&format!("; retry-after={secs}s"));
         }
