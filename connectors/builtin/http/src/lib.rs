@@ -134,7 +134,8 @@ impl Sink for HttpSink {
         loop {
             let mut position = 0;
             let mut starting: Vec<(Sent, http_batch::Request)> = Vec::new();
-            while flight.sent.len() + starting.len() < self.concurrency && position < waiting.len() {
+            while flight.sent.len() + starting.len() < self.concurrency && position < waiting.len()
+            {
                 let index = waiting[position];
                 let key = batch[index].key.as_deref();
                 if flight.busy.contains(&key) {
@@ -179,8 +180,23 @@ impl Sink for HttpSink {
             if flight.sent.is_empty() {
                 break;
             }
-            for (id, answer) in http_batch::wait() {
-                let Some(sent) = flight.sent.remove(&id) else { continue };
+            let answers = http_batch::wait();
+            if answers.is_empty() {
+                // The host has nothing outstanding for this instance, so what is still listed will never be
+                // answered: try those events again rather than wait for the call's deadline.
+                for (_, sent) in std::mem::take(&mut flight.sent) {
+                    let outcome = Outcome::Retryable(format!(
+                        "{} {}: the host returned no answer for this request",
+                        sent.method, sent.url
+                    ));
+                    flight.settle(&batch, sent.index, outcome, &mut outcomes);
+                }
+                continue;
+            }
+            for (id, answer) in answers {
+                let Some(sent) = flight.sent.remove(&id) else {
+                    continue;
+                };
                 let index = sent.index;
                 match self.answer(&batch[index], sent, answer) {
                     Answered::Done(outcome) => flight.settle(&batch, index, outcome, &mut outcomes),
@@ -190,7 +206,9 @@ impl Sink for HttpSink {
         }
         outcomes
             .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Retryable("not attempted; retry-after=0s".into())))
+            .map(|o| {
+                o.unwrap_or_else(|| Outcome::Retryable("not attempted; retry-after=0s".into()))
+            })
             .collect()
     }
 }
@@ -210,7 +228,12 @@ struct Flight<'a> {
 
 impl<'a> Flight<'a> {
     /// Starts `requests` in one call to the host.
-    fn launch(&mut self, batch: &'a [Event], requests: Vec<(Sent, http_batch::Request)>, outcomes: &mut [Option<Outcome>]) {
+    fn launch(
+        &mut self,
+        batch: &'a [Event],
+        requests: Vec<(Sent, http_batch::Request)>,
+        outcomes: &mut [Option<Outcome>],
+    ) {
         if requests.is_empty() {
             return;
         }
@@ -229,7 +252,13 @@ impl<'a> Flight<'a> {
     }
 
     /// Records the outcome of `batch[index]` and frees its key (or marks it failed).
-    fn settle(&mut self, batch: &'a [Event], index: usize, outcome: Outcome, outcomes: &mut [Option<Outcome>]) {
+    fn settle(
+        &mut self,
+        batch: &'a [Event],
+        index: usize,
+        outcome: Outcome,
+        outcomes: &mut [Option<Outcome>],
+    ) {
         let key = batch[index].key.as_deref();
         self.busy.remove(&key);
         if !matches!(outcome, Outcome::Ok) {
@@ -268,7 +297,11 @@ impl HttpSink {
     }
 
     /// Fills the templates for `event` and builds its request.
-    fn prepare(&mut self, index: usize, event: &Event) -> Result<(Sent, http_batch::Request), Outcome> {
+    fn prepare(
+        &mut self,
+        index: usize,
+        event: &Event,
+    ) -> Result<(Sent, http_batch::Request), Outcome> {
         // The payload is parsed only when some template reads from it.
         let payload: Option<serde_json::Value> = if self.templated {
             serde_json::from_slice(&event.payload).ok()
@@ -383,9 +416,7 @@ impl HttpSink {
 /// The outcome of a request that got no response.
 fn error_outcome(method: &str, url: &str, error: HttpError) -> Outcome {
     match error {
-        HttpError::Denied(m) => Outcome::Fatal(format!(
-            "{method} {url}: HTTP request denied: {m}"
-        )),
+        HttpError::Denied(m) => Outcome::Fatal(format!("{method} {url}: HTTP request denied: {m}")),
         HttpError::Invalid(m) => Outcome::Fatal(format!("{method} {url}: {m}")),
         HttpError::Failed(m) => Outcome::Retryable(format!("{method} {url}: {m}")),
     }
