@@ -46,9 +46,30 @@ fn take_idle(pool: &Pool, authority: &str) -> Option<hyper::client::conn::http1:
     None
 }
 
-type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+pub(crate) type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send>;
+
+impl GrantedHttp {
+    /// Whether `request` may leave: its host must be granted. A refusal is logged with what is granted.
+    pub(crate) fn admits<B>(&self, request: &http::Request<B>) -> bool {
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16();
+        if !self.grants.allows_http(host, port) {
+            tracing::warn!(
+                connector = %self.name,
+                %host,
+                port,
+                granted = ?self.grants.http,
+                "outgoing HTTP denied: host not granted to this connector"
+            );
+            return false;
+        }
+        tracing::debug!(connector = %self.name, method = %request.method(), %uri, "outgoing HTTP");
+        true
+    }
+}
 
 impl WasiHttpHooks for GrantedHttp {
     fn send_request(
@@ -57,32 +78,29 @@ impl WasiHttpHooks for GrantedHttp {
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> SendFuture {
-        let uri = request.uri();
-        let host = uri.host().unwrap_or_default().to_owned();
-        let port = uri.port_u16();
-        if !self.grants.allows_http(&host, port) {
-            tracing::warn!(
-                connector = %self.name,
-                %host,
-                port,
-                granted = ?self.grants.http,
-                "outgoing HTTP denied: host not granted to this connector"
-            );
+        if !self.admits(&request) {
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
-        tracing::debug!(connector = %self.name, method = %request.method(), %uri, "outgoing HTTP");
-        if uri.scheme() == Some(&http::uri::Scheme::HTTP) {
-            let pool = self.pool.clone();
-            return Box::new(async move {
-                let response = pooled_send(pool, request, options).await?;
-                Ok((response, Box::new(async { Ok(()) }) as IoFuture))
-            });
-        }
+        let pool = self.pool.clone();
         Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let (response, io) = send(pool, request, options).await?;
+            Ok((response, io.unwrap_or_else(|| Box::new(async { Ok(()) }))))
         })
     }
+}
+
+/// Sends an admitted request: plain HTTP on a pooled connection, HTTPS through wasmtime-wasi-http's client. With
+/// the response comes, for HTTPS, the future that drives its connection, which the caller must run.
+pub(crate) async fn send(
+    pool: Pool,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<(http::Response<WasiBody>, Option<IoFuture>), wasmtime_wasi_http::Error> {
+    if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+        return Ok((pooled_send(pool, request, options).await?, None));
+    }
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+    Ok((response.map(BodyExt::boxed_unsync), Some(Box::new(io) as IoFuture)))
 }
 
 /// Adds `wasi:http/outgoing-handler` and `wasi:http/types`.
@@ -90,11 +108,11 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
 }
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Sends a plain-HTTP request on a pooled connection (a new one when none is idle), with the request's connect,
 /// first-byte and between-bytes timeouts, as `default_send_request` applies them.
-pub(crate) async fn pooled_send(
+async fn pooled_send(
     pool: Pool,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,

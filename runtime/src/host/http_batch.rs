@@ -15,7 +15,7 @@ use wasmtime_wasi_http::{DEFAULT_FORBIDDEN_HEADERS, RequestOptions};
 use super::bindings::http_batch::{Host, HttpError, Request, Response, add_to_linker as add};
 use super::bindings::types::Header;
 use super::ctx::HostState;
-use super::http::{Pool, pooled_send};
+use super::http::{DEFAULT_TIMEOUT, Pool, send};
 
 /// Most bytes of a response body returned to the guest; the rest is not read.
 const MAX_BODY: usize = 16 << 20;
@@ -78,22 +78,17 @@ impl HostState {
                 "{MAX_OUTSTANDING} requests are already outstanding; collect answers with `wait` first"
             )));
         }
-        let uri = request.uri();
-        let host = uri.host().unwrap_or_default();
-        let port = uri.port_u16();
-        if !self.grants.allows_http(host, port) {
-            tracing::warn!(connector = %self.name, %host, port, granted = ?self.grants.http,
-                "outgoing HTTP denied: host not granted to this connector");
+        if !self.http.admits(&request) {
             return Err(HttpError::Denied(format!(
-                "{host} is not granted to this connector (grants.http: {:?})",
+                "{} is not granted to this connector (grants.http: {:?})",
+                request.uri().host().unwrap_or_default(),
                 self.grants.http
             )));
         }
-        tracing::debug!(connector = %self.name, method = %request.method(), %uri, "outgoing HTTP");
         let id = self.batch.next_id;
         self.batch.next_id += 1;
         let pool = self.http.pool.clone();
-        let task = self.batch.running.spawn(async move { (id, send(pool, request, timeout).await) });
+        let task = self.batch.running.spawn(async move { (id, fetch(pool, request, timeout).await) });
         self.batch.ids.insert(task.id(), id);
         Ok(id)
     }
@@ -101,7 +96,11 @@ impl HostState {
 
 /// The request as hyper sends it, or why it cannot be sent.
 fn build(request: Request) -> Result<(http::Request<wasmtime_wasi_http::WasiBody>, Duration), String> {
-    let timeout = Duration::from_millis(u64::from(request_timeout(request.timeout_ms)));
+    // Zero would fail every request; it means the host's default, as an unset timeout does in `wasi:http`.
+    let timeout = match request.timeout_ms {
+        0 => DEFAULT_TIMEOUT,
+        ms => Duration::from_millis(u64::from(ms)),
+    };
     let uri: http::Uri = request.url.parse().map_err(|e| format!("url {:?}: {e}", request.url))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
@@ -127,27 +126,18 @@ fn build(request: Request) -> Result<(http::Request<wasmtime_wasi_http::WasiBody
     Ok((builder.body(body).map_err(|e| e.to_string())?, timeout))
 }
 
-/// A zero timeout would fail every request; it means "the host's default" as in `wasi:http`.
-fn request_timeout(ms: u32) -> u32 {
-    if ms == 0 { 600_000 } else { ms }
-}
-
 /// Sends one request and reads its whole response.
-async fn send(pool: Pool, request: http::Request<wasmtime_wasi_http::WasiBody>, timeout: Duration) -> Result<Response, HttpError> {
+async fn fetch(pool: Pool, request: http::Request<wasmtime_wasi_http::WasiBody>, timeout: Duration) -> Result<Response, HttpError> {
     let options = RequestOptions {
         connect_timeout: Some(timeout),
         first_byte_timeout: Some(timeout),
         between_bytes_timeout: Some(timeout),
     };
-    let failed = |e: wasmtime_wasi_http::Error| HttpError::Failed(describe(&e));
-    let response = if request.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
-        pooled_send(pool, request, Some(options)).await.map_err(failed)?
-    } else {
-        let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await.map_err(failed)?;
+    let (response, io) = send(pool, request, Some(options)).await.map_err(|e| HttpError::Failed(describe(&e)))?;
+    if let Some(io) = io {
         // The connection's I/O runs beside the body read; it ends with the connection.
-        tokio::spawn(io);
-        response.map(BodyExt::boxed_unsync)
-    };
+        tokio::spawn(Box::into_pin(io));
+    }
     let (parts, mut body) = response.into_parts();
     let mut read = Vec::new();
     let mut truncated = false;

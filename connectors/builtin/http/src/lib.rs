@@ -273,7 +273,8 @@ struct Sent {
     index: usize,
     method: String,
     url: String,
-    headers: Vec<(String, Vec<u8>)>,
+    /// The filled headers, without the auth header (a re-send gets a new one).
+    headers: Vec<Header>,
     /// The auth header carried a token fetched for this request (a 401 then is final).
     fresh_token: bool,
     /// Sent again with a new token after the cached one got a 401.
@@ -326,15 +327,19 @@ impl HttpSink {
                 .map_err(|e| format!("method: {e}"))?;
             let mut headers = Vec::with_capacity(self.headers.len() + 2);
             for (name, t) in &self.headers {
-                headers.push((
-                    name.clone(),
-                    t.fill(&record, Context::Header)
+                headers.push(Header {
+                    name: name.clone(),
+                    value: t
+                        .fill(&record, Context::Header)
                         .map_err(|e| format!("headers.{name}: {e}"))?
                         .into_bytes(),
-                ));
+                });
             }
             if let Some(ct) = &self.content_type {
-                headers.push(("content-type".to_owned(), ct.clone().into_bytes()));
+                headers.push(Header {
+                    name: "content-type".to_owned(),
+                    value: ct.clone().into_bytes(),
+                });
             }
             Ok::<_, String>((url, method, headers))
         })();
@@ -356,11 +361,8 @@ impl HttpSink {
         mut sent: Sent,
         body: &[u8],
     ) -> Result<(Sent, http_batch::Request), Outcome> {
-        let mut headers: Vec<Header> = Vec::with_capacity(sent.headers.len() + 1);
-        headers.extend(sent.headers.iter().map(|(name, value)| Header {
-            name: name.clone(),
-            value: value.clone(),
-        }));
+        let mut headers = Vec::with_capacity(sent.headers.len() + 1);
+        headers.extend_from_slice(&sent.headers);
         if let Some(auth) = &mut self.auth {
             let (name, value, fresh) = auth.header(self.timeout_ms)?;
             sent.fresh_token = fresh;
