@@ -14,10 +14,12 @@
 //! and each figure is the median of its rounds. Phases:
 //! - throughput: 64 concurrent keep-alive clients post ~1 KB JSON events as fast as they are accepted; the figure
 //!   is events delivered to the receiver per second (busbar: after each was durable on the bus, matched, sent);
-//! - latency, once per setup after the rounds and a 1 s pause: an open-loop 2,000 events/s for 5 s;
-//!   webhook-accepted to target-received, p50/p99/max.
+//! - latency, after the rounds and a 1 s pause: an open-loop 2,000 events/s in 1 s windows, five per setup,
+//!   alternating between setups like the rounds; posted to target-received, p50/p99/max over all five.
 //!
-//! `BENCH_TASKS` sets the HTTP target's instances (default 1; each has up to 32 requests in flight).
+//! The HTTP target runs with its defaults (one instance, up to 32 requests in flight, batches of up to 500 events
+//! sent as soon as they are ready). `BENCH_TASKS` sets its instances, `BENCH_CONCURRENCY` its requests in flight,
+//! `BENCH_BATCH` and `BENCH_WAIT` its batch's `max_records` and `max_wait`.
 //! `BUSBAR_BIN` runs another busbar binary than the one built with the bench.
 
 use std::io::{BufRead, BufReader};
@@ -36,6 +38,9 @@ use serde_json::json;
 
 const CLIENTS: usize = 64;
 const LATENCY_RATE: u64 = 2_000;
+/// The latency phase: this many windows per setup, alternating between setups.
+const LATENCY_WINDOWS: usize = 5;
+const LATENCY_WINDOW: Duration = Duration::from_secs(1);
 
 fn clock_us(origin: Instant) -> u64 {
     origin.elapsed().as_micros() as u64
@@ -113,13 +118,28 @@ async fn start_forwarder(target: SocketAddr) -> SocketAddr {
     addr
 }
 
+/// The forwarding rule's HTTP target: the connector's and the lane's defaults (what a user who writes only a URL
+/// gets), unless `BENCH_BATCH` (`max_records`), `BENCH_WAIT` (`max_wait`) or `BENCH_CONCURRENCY` set them.
+fn http_target(target: SocketAddr, tasks: u32) -> serde_json::Value {
+    let mut spec = json!({ "name": "http", "connector": "builtin:http", "grants": { "http": [target.to_string()] },
+                           "config": { "url": format!("http://{target}/busbar") }, "tasks": tasks });
+    if let Ok(concurrency) = std::env::var("BENCH_CONCURRENCY") {
+        spec["config"]["concurrency"] = json!(concurrency.parse::<u32>().expect("BENCH_CONCURRENCY: a number"));
+    }
+    if let Ok(records) = std::env::var("BENCH_BATCH") {
+        spec["batch"]["max_records"] = json!(records.parse::<u32>().expect("BENCH_BATCH: a number"));
+    }
+    if let Ok(wait) = std::env::var("BENCH_WAIT") {
+        spec["batch"]["max_wait"] = json!(wait);
+    }
+    spec
+}
+
 fn pipeline(target: SocketAddr, rules: usize, tasks: u32) -> serde_json::Value {
     let mut all = vec![json!({
         "name": "forward",
         "pattern": { "source": ["bench"], "detail": { "kind": ["order"], "total": [{ "numeric": [">", 10] }] } },
-        "targets": [ { "name": "http", "connector": "builtin:http", "grants": { "http": [target.to_string()] },
-                       "config": { "url": format!("http://{target}/busbar") }, "tasks": tasks,
-                       "batch": { "max_records": 64, "max_wait": "1ms" } } ]
+        "targets": [ http_target(target, tasks) ]
     })];
     for i in 1..rules {
         // Near misses on the same fields, mixing exact, prefix, numeric and anything-but.
@@ -254,13 +274,13 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Open loop at `LATENCY_RATE` events/s for 5 s: webhook accepted -> target received, in microseconds.
-async fn latency(webhook: SocketAddr, receiver: &Receiver) -> (u64, u64, u64) {
+/// Open loop at `LATENCY_RATE` events/s for one `LATENCY_WINDOW`: webhook accepted -> target received, in
+/// microseconds, for every event of the window that was delivered.
+async fn latency_window(webhook: SocketAddr, receiver: &Receiver, client: &reqwest::Client) -> Vec<u64> {
     receiver.latencies.lock().unwrap().clear();
     let before = receiver.count.load(Ordering::Relaxed);
     let url = format!("http://{webhook}/hooks/in");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
-    let total = LATENCY_RATE * 5;
+    let total = LATENCY_RATE * LATENCY_WINDOW.as_millis() as u64 / 1000;
     let mut interval = tokio::time::interval(Duration::from_micros(1_000_000 / LATENCY_RATE));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut posts = Vec::with_capacity(total as usize);
@@ -280,9 +300,13 @@ async fn latency(webhook: SocketAddr, receiver: &Receiver) -> (u64, u64, u64) {
     }
     if !wait_delivered(receiver, before + accepted, Duration::from_secs(60)).await {
         let delivered = receiver.count.load(Ordering::Relaxed) - before;
-        eprintln!("latency phase incomplete: {delivered} of {accepted} accepted events delivered within 60 s; the figures cover those only");
+        eprintln!("latency window incomplete: {delivered} of {accepted} accepted events delivered within 60 s; the figures cover those only");
     }
-    let mut l = receiver.latencies.lock().unwrap().clone();
+    std::mem::take(&mut *receiver.latencies.lock().unwrap())
+}
+
+/// p50, p99 and max of `latencies`.
+fn percentiles(mut l: Vec<u64>) -> (u64, u64, u64) {
     if l.is_empty() {
         return (0, 0, 0);
     }
@@ -390,10 +414,20 @@ fn main() {
                 setup.cpu.push(cpu);
             }
         }
-        for setup in &mut setups {
-            // Let the last throughput phase's backlog drain before measuring latency at a steady rate.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            setup.latency = latency(setup.addr, &receiver).await;
+        // Latency: short open-loop windows, alternating between setups as the throughput phases do, so that a
+        // stall of the machine lands in one window of one setup rather than in a whole setup's phase.
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); setups.len()];
+        // Let the last throughput phase's backlog drain before measuring latency at a steady rate.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        for _ in 0..LATENCY_WINDOWS {
+            for (setup, all) in setups.iter().zip(&mut latencies) {
+                all.extend(latency_window(setup.addr, &receiver, &client).await);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        for (setup, all) in setups.iter_mut().zip(latencies) {
+            setup.latency = percentiles(all);
             setup.rss = rss_mb(setup.child.id());
             eprintln!("{}: latency {:?} us; runs {:?} events/s", setup.name, setup.latency, setup.rates);
         }
