@@ -515,3 +515,31 @@ async fn several_instances_of_a_target_keep_per_key_order_and_lose_nothing() {
     assert_eq!(unordered.len(), 200);
     busbar.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_takes_no_more_events_once_it_holds_max_bytes() {
+    let receiver = Receiver::start().await;
+    let dir = tempdir();
+    let mut pipeline = events_pipeline(&receiver, json!({ "source": ["app"] }));
+    // A long wait and room for 500: counted by records alone, the 40 events below would make one or two batches.
+    pipeline["rules"][0]["targets"][0]["batch"] = json!({ "max_records": 500, "max_wait": "3s", "max_bytes": 8192 });
+    let file = write_pipeline(dir.path(), "events.json", &pipeline);
+    let busbar = Busbar::start(&[&file], &dir.path().join("data"));
+    let http = client();
+    let pad = "x".repeat(2000);
+    for n in 0..40u64 {
+        // ~2.3 KB each as an envelope: a batch is full at its fourth.
+        assert_eq!(post(&http, &busbar, "/hooks/in", &json!({ "n": n, "kind": "a", "key": "k", "pad": pad })).await, 202);
+    }
+    receiver.wait_for(40, Duration::from_secs(30)).await;
+    assert_eq!(received_ns(&receiver), (0..40).collect::<Vec<_>>(), "every event once, in order");
+    let text = http.get(busbar.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let series = r#"busbar_target_batches_total{pipeline="events",rule="forward",target="http"} "#;
+    let batches: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(series))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"));
+    assert!((10.0..=40.0).contains(&batches), "batches of at most 4 events of ~2.3 KB under 8 KB: {batches}");
+    busbar.stop();
+}

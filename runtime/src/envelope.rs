@@ -119,6 +119,11 @@ impl Envelope {
         self.json.get_or_init(|| Bytes::from(serde_json::to_vec(self.value()).unwrap_or_default())).clone()
     }
 
+    /// The length of [`Envelope::json`] (which it writes out once, if the event did not come as bytes).
+    pub fn json_len(&self) -> usize {
+        self.json.get().map_or_else(|| self.json().len(), Bytes::len)
+    }
+
     /// The event as a value, parsed on first use.
     pub fn value(&self) -> &Value {
         // Bytes are kept only once they proved to be a JSON object (`complete_envelope_id`), so this parse

@@ -123,6 +123,7 @@ pub async fn build_routes<B: Bus>(
                 retry_topic: format!("{}.{}.{}.retry", pipeline.bus.topic, rule.name, target.name),
                 max_batch: target.batch.max_records as usize,
                 max_wait: target.batch.max_wait.get(),
+                max_batch_bytes: target.batch.max_bytes as usize,
                 buffer,
             };
             let prepare = prepare(&target.input, &pipeline.name, &rule.name);

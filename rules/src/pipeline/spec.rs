@@ -313,7 +313,8 @@ fn default_multiplier() -> f64 {
     2.0
 }
 
-/// Batching: a batch is delivered when it holds `max_records` events or its first event has waited `max_wait`.
+/// Batching: a batch is delivered when it holds `max_records` events or `max_bytes` of them, or its first event has
+/// waited `max_wait`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchSpec {
@@ -324,6 +325,11 @@ pub struct BatchSpec {
     /// How long a batch may wait for more events; `0s` delivers whatever is ready at once.
     #[serde(default = "default_max_wait")]
     pub max_wait: Duration,
+    /// A batch takes no more events once its events add up to this many bytes of JSON (it always takes one, however
+    /// large), so a batch of large events stays well inside a connector's memory.
+    #[serde(default = "default_max_bytes")]
+    #[schemars(range(min = 1))]
+    pub max_bytes: u32,
 }
 
 impl Default for BatchSpec {
@@ -331,6 +337,7 @@ impl Default for BatchSpec {
         Self {
             max_records: default_max_records(),
             max_wait: default_max_wait(),
+            max_bytes: default_max_bytes(),
         }
     }
 }
@@ -339,6 +346,12 @@ impl Default for BatchSpec {
 /// at low rates `max_wait` (0s) sends whatever is ready, so this adds no latency.
 fn default_max_records() -> u32 {
     500
+}
+
+/// 8 MiB: an eighth of a connector instance's default memory (64 MiB), which leaves room for the copies a
+/// connector makes of its batch (the requests or rows it builds from it).
+fn default_max_bytes() -> u32 {
+    8 << 20
 }
 
 fn default_max_wait() -> Duration {

@@ -43,6 +43,8 @@ pub struct LaneConfig {
     pub max_batch: usize,
     /// How long to wait for a batch to fill once it has one record.
     pub max_wait: Duration,
+    /// A batch takes no more records once their events add up to this many bytes (it always takes one).
+    pub max_batch_bytes: usize,
     /// In-memory queue length before the lane parks.
     pub buffer: usize,
 }
@@ -284,26 +286,31 @@ impl<B: Bus, T: Target> Worker<B, T> {
         }
     }
 
-    /// Collects up to `max_batch` records, waiting at most `max_wait` after the first.
+    /// Collects up to `max_batch` records, and records until they hold `max_batch_bytes`, waiting at most
+    /// `max_wait` after the first.
     async fn fill(&mut self, first: Work) -> Vec<Work> {
         let max = self.shared.config.max_batch.max(1);
+        let max_bytes = self.shared.config.max_batch_bytes;
         let mut batch = Vec::with_capacity(max.min(1024));
+        let mut bytes = first.event.json_len();
         batch.push(first);
         let deadline = tokio::time::Instant::now() + self.shared.config.max_wait;
-        while batch.len() < max {
-            match self.rx.try_recv() {
-                Ok(work) => batch.push(work),
+        while batch.len() < max && bytes < max_bytes {
+            let work = match self.rx.try_recv() {
+                Ok(work) => work,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     if self.shared.config.max_wait.is_zero() {
                         break;
                     }
                     match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                        Ok(Some(work)) => batch.push(work),
+                        Ok(Some(work)) => work,
                         Ok(None) | Err(_) => break,
                     }
                 }
-            }
+            };
+            bytes += work.event.json_len();
+            batch.push(work);
         }
         batch
     }
