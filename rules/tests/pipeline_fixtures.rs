@@ -237,8 +237,12 @@ fn a_checked_pipeline_has_its_defaults_resolved_secrets_and_redacted_form() {
     );
     assert_eq!(audit.dead_letter, "orders.big-orders.audit.dlq");
     assert_eq!(
-        (audit.batch.max_records, audit.batch.max_wait),
-        (100, Duration::from_millis(0))
+        (
+            audit.batch.max_records,
+            audit.batch.max_wait,
+            audit.batch.max_bytes
+        ),
+        (500, Duration::from_millis(0), 8 << 20)
     );
     assert_eq!(audit.ordering, Ordering::None);
     assert!(
