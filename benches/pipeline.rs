@@ -274,8 +274,8 @@ fn cpu_ns(pid: u32) -> u64 {
         .sum()
 }
 
-/// Open loop at `LATENCY_RATE` events/s for one `LATENCY_WINDOW`: webhook accepted -> target received, in
-/// microseconds, for every event of the window that was delivered.
+/// Open loop at `LATENCY_RATE` events/s for one `LATENCY_WINDOW`: posted -> target received, in microseconds, for
+/// every event of the window that was delivered.
 async fn latency_window(webhook: SocketAddr, receiver: &Receiver, client: &reqwest::Client) -> Vec<u64> {
     receiver.latencies.lock().unwrap().clear();
     let before = receiver.count.load(Ordering::Relaxed);

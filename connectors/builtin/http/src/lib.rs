@@ -273,7 +273,8 @@ struct Sent {
     index: usize,
     method: String,
     url: String,
-    /// The filled headers, without the auth header (a re-send gets a new one).
+    /// The filled headers, without the auth header (a re-send gets a new one); kept only with auth, the one case
+    /// that sends a request again.
     headers: Vec<Header>,
     /// The auth header carried a token fetched for this request (a 401 then is final).
     fresh_token: bool,
@@ -361,13 +362,18 @@ impl HttpSink {
         mut sent: Sent,
         body: &[u8],
     ) -> Result<(Sent, http_batch::Request), Outcome> {
-        let mut headers = Vec::with_capacity(sent.headers.len() + 1);
-        headers.extend_from_slice(&sent.headers);
-        if let Some(auth) = &mut self.auth {
-            let (name, value, fresh) = auth.header(self.timeout_ms)?;
-            sent.fresh_token = fresh;
-            headers.push(Header { name, value });
-        }
+        let headers = match &mut self.auth {
+            Some(auth) => {
+                let (name, value, fresh) = auth.header(self.timeout_ms)?;
+                sent.fresh_token = fresh;
+                let mut headers = Vec::with_capacity(sent.headers.len() + 1);
+                headers.extend_from_slice(&sent.headers);
+                headers.push(Header { name, value });
+                headers
+            }
+            // Only a request with auth is sent again (after a 401), so without auth the request takes them.
+            None => std::mem::take(&mut sent.headers),
+        };
         let request = http_batch::Request {
             method: sent.method.clone(),
             url: sent.url.clone(),
